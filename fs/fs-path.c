@@ -1,0 +1,105 @@
+/*
+ * fs-path.c - paths in the mount to keys in the bucket, and back.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs-path.h"
+
+#define NAME_MAX_BYTES 255
+
+/* Allocate or die: these are small bookkeeping strings. */
+static char *join(const char *a, const char *b, const char *c)
+{
+	size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+	char *s = malloc(la + lb + lc + 1);
+
+	if (!s)
+		abort();
+	memcpy(s, a, la);
+	memcpy(s + la, b, lb);
+	memcpy(s + la + lb, c, lc + 1);
+	return s;
+}
+
+/* 1 when a component is usable as a file name in the mount. */
+int fs_path_name_ok(const char *name, size_t len)
+{
+	if (len == 0 || len > NAME_MAX_BYTES)
+		return 0;
+	if (len == 1 && name[0] == '.')
+		return 0;
+	if (len == 2 && name[0] == '.' && name[1] == '.')
+		return 0;
+	return memchr(name, '/', len) == NULL && memchr(name, '\0', len) == NULL;
+}
+
+char *fs_path_prefix(const char *raw, const char **preason)
+{
+	const char *p = raw;
+	const char *seg;
+	size_t n;
+
+	while (*p == '/')
+		p++;
+	n = strlen(p);
+	while (n > 0 && p[n - 1] == '/')
+		n--;
+	if (n == 0)
+		return join("", "", "");
+
+	for (seg = p; seg < p + n;) {
+		const char *end = memchr(seg, '/', (size_t)(p + n - seg));
+		size_t len = end ? (size_t)(end - seg) : (size_t)(p + n - seg);
+
+		if (!fs_path_name_ok(seg, len)) {
+			*preason = "it holds an empty, \".\" or \"..\" segment";
+			return NULL;
+		}
+		seg += len + 1;
+	}
+
+	char *s = join(p, "", "/");
+	s[n] = '/';
+	s[n + 1] = '\0';
+	return s;
+}
+
+char *fs_path_to_key(const char *prefix, const char *path)
+{
+	while (*path == '/')
+		path++;
+	return join(prefix, path, "");
+}
+
+char *fs_path_to_dir(const char *prefix, const char *path)
+{
+	while (*path == '/')
+		path++;
+	if (*path == '\0')
+		return join(prefix, "", "");
+	return join(prefix, path, "/");
+}
+
+int fs_path_child(const char *dir, const char *key, char *name, size_t size,
+		  int *pis_dir)
+{
+	size_t dl = strlen(dir);
+	const char *rest;
+	size_t len;
+
+	if (strncmp(key, dir, dl) != 0)
+		return 0;
+	rest = key + dl;
+	len = strlen(rest);
+	*pis_dir = 0;
+	if (len > 0 && rest[len - 1] == '/') {
+		*pis_dir = 1;
+		len--;
+	}
+	if (!fs_path_name_ok(rest, len) || len + 1 > size)
+		return 0;
+	memcpy(name, rest, len);
+	name[len] = '\0';
+	return 1;
+}

@@ -1,0 +1,39 @@
+/*
+ * fs-path.h - the mapping between paths in the mount and keys in the bucket.
+ *
+ * A mount of BUCKET:PREFIX shows the keys under PREFIX.  The path "/a/b.jpg"
+ * is the key "PREFIX/a/b.jpg"; the directory "/a" is every key that starts
+ * with "PREFIX/a/".  Keys that cannot be paths are never shown, so no path
+ * can reach outside the prefix.
+ */
+#ifndef BLITFS_FS_PATH_H
+#define BLITFS_FS_PATH_H
+
+#include <stddef.h>
+
+/*
+ * Normalise a user-given prefix: no leading '/', one trailing '/' unless
+ * empty.  Returns NULL (with *preason set) when it holds an empty, "." or
+ * ".." segment.  Caller frees.
+ */
+char *fs_path_prefix(const char *raw, const char **preason);
+
+/* "/a/b.jpg" under "pre/" is "pre/a/b.jpg"; "/" is "pre/".  Caller frees. */
+char *fs_path_to_key(const char *prefix, const char *path);
+
+/* The listing prefix of a directory: "pre/a/" for "/a", "pre/" for "/". */
+char *fs_path_to_dir(const char *prefix, const char *path);
+
+/* 1 when a single path component can stand for a key segment. */
+int fs_path_name_ok(const char *name, size_t len);
+
+/*
+ * The entry a listed key or common prefix makes in the directory dir:
+ * copies its name into name (size bytes, at least 256) and returns 1, or 0
+ * when the key makes no entry (the directory's own marker, or a name that
+ * cannot be a path component).  *pis_dir is set for common prefixes.
+ */
+int fs_path_child(const char *dir, const char *key, char *name, size_t size,
+		  int *pis_dir);
+
+#endif

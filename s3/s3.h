@@ -1,0 +1,130 @@
+/*
+ * s3.h - the S3 client as the rest of blitfs sees it.
+ *
+ * Every call is synchronous and thread-safe: each calling thread gets its
+ * own libcurl handle (and so its own keep-alive connection) behind the
+ * shared client.  Calls return an enum s3_status and, when it is not S3_OK,
+ * fill a struct s3_error that names the reason.  s3/ knows nothing of FUSE.
+ */
+#ifndef BLITFS_S3_H
+#define BLITFS_S3_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* What a call came to; the class decides what the caller does next. */
+enum s3_status {
+	S3_OK = 0,
+	S3_NOT_FOUND,		/* 404, NoSuchKey: the object is not there */
+	S3_TRANSIENT,		/* 5xx, SlowDown, resets, timeouts: retry later */
+	S3_HARD,		/* 403, NoSuchBucket, bad credentials: give up */
+	S3_INVALID,		/* 400-class request errors that retry won't fix */
+	S3_LOCAL,		/* local failure: reading a file, out of memory */
+};
+
+struct s3_error {
+	enum s3_status status;
+	long http;		/* HTTP status, 0 when no answer came */
+	char code[64];		/* S3's error code ("SlowDown"), or curl's */
+	char message[256];	/* human-readable reason, never a secret */
+};
+
+struct s3_config {
+	const char *endpoint;	/* "https://s3.us-east-1.amazonaws.com" */
+	const char *region;	/* "us-east-1" */
+	const char *bucket;
+	int path_style;		/* 1: http://host/bucket/key */
+	int insecure;		/* 1: do not verify TLS certificates */
+	const char *ca_file;	/* extra CA bundle, or NULL */
+	const char *access_key;
+	const char *secret_key;
+	const char *session_token;	/* or NULL */
+	long timeout;		/* seconds without progress before giving up */
+};
+
+struct s3_object_info {
+	uint64_t size;
+	time_t mtime;		/* Last-Modified */
+	char etag[80];		/* as S3 sends it, quotes stripped */
+	char content_type[128];
+};
+
+struct s3_list_entry {
+	char *key;
+	uint64_t size;
+	time_t mtime;
+	char etag[80];
+};
+
+struct s3_list_page {
+	struct s3_list_entry *objects;
+	size_t nobjects;
+	char **prefixes;	/* CommonPrefixes, each ending in the delimiter */
+	size_t nprefixes;
+	int truncated;
+	char *next_token;	/* NextContinuationToken, or NULL */
+};
+
+struct s3_client;
+
+/* The client copies what it needs from cfg; NULL on bad configuration. */
+struct s3_client *s3_client_new(const struct s3_config *cfg,
+				struct s3_error *err);
+void s3_client_free(struct s3_client *c);
+const char *s3_client_bucket(const struct s3_client *c);
+const char *s3_client_endpoint(const struct s3_client *c);
+
+/* Proves the bucket exists and the credentials are accepted. */
+enum s3_status s3_check_bucket(struct s3_client *c, struct s3_error *err);
+
+/* PUT the first size bytes of fd (read with pread from offset 0). */
+enum s3_status s3_put_file(struct s3_client *c, const char *key, int fd,
+			   uint64_t size, const char *content_type,
+			   struct s3_object_info *pinfo, struct s3_error *err);
+
+/* PUT a small in-memory body (directory markers). */
+enum s3_status s3_put_data(struct s3_client *c, const char *key,
+			   const void *data, size_t len,
+			   const char *content_type, struct s3_error *err);
+
+/*
+ * GET bytes [off, off + len) into buf; *pgot is how many arrived (fewer at
+ * the end of the object).  len 0 is not allowed.
+ */
+enum s3_status s3_get_range(struct s3_client *c, const char *key,
+			    uint64_t off, size_t len, void *buf, size_t *pgot,
+			    struct s3_error *err);
+
+/* GET the whole object into fd from offset 0. */
+enum s3_status s3_get_to_fd(struct s3_client *c, const char *key, int fd,
+			    struct s3_object_info *pinfo,
+			    struct s3_error *err);
+
+enum s3_status s3_head(struct s3_client *c, const char *key,
+		       struct s3_object_info *pinfo, struct s3_error *err);
+
+enum s3_status s3_delete(struct s3_client *c, const char *key,
+			 struct s3_error *err);
+
+/*
+ * One ListObjectsV2 page.  delimiter may be NULL, token NULL for the first
+ * page, max_keys 0 for the server's default.  Free with s3_list_page_free.
+ */
+enum s3_status s3_list(struct s3_client *c, const char *prefix,
+		       const char *delimiter, const char *token, int max_keys,
+		       struct s3_list_page *page, struct s3_error *err);
+void s3_list_page_free(struct s3_list_page *page);
+
+/* The negative errno that best describes a failed call. */
+int s3_status_errno(enum s3_status st);
+const char *s3_status_name(enum s3_status st);
+
+/* Content-Type for a file name, from its extension. Never NULL. */
+const char *s3_mime_type(const char *name);
+
+/* Process-wide setup and teardown (curl, libxml2, OpenSSL). */
+int s3_global_init(void);
+void s3_global_cleanup(void);
+
+#endif
