@@ -1,0 +1,99 @@
+/*
+ * cache.h - the local staging cache and its upload queue.
+ *
+ * Every file written into the mount is written to a staging file in the
+ * cache directory.  When its last writer closes it, that content becomes a
+ * version of the key and is queued for upload; close() never waits for S3.
+ * Uploaded files stay as clean local copies, so reads of them stay local.
+ *
+ * Functions return 0 or a negative errno, like the FUSE layer above them.
+ */
+#ifndef BLITFS_CACHE_H
+#define BLITFS_CACHE_H
+
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "s3.h"
+
+/* The life of one version of a key; see the design notes in README.md. */
+enum cache_state {
+	CACHE_OPEN,		/* being written */
+	CACHE_QUEUED,		/* closed, waiting for a worker */
+	CACHE_UPLOADING,
+	CACHE_UPLOADED,		/* S3 acknowledged it */
+	CACHE_FAILED,		/* kept locally; tried again later */
+	CACHE_DELETING,		/* unlinked; the DELETE is queued */
+};
+
+struct cache_opts {
+	const char *dir;	/* cache directory, created 0700 */
+	int concurrency;	/* upload workers */
+	int retries;		/* attempts per upload before FAILED */
+	int drain_timeout;	/* seconds unmount waits for the queue */
+};
+
+struct cache;
+struct cache_file;
+
+struct cache *cache_new(const struct cache_opts *o, struct s3_client *s3,
+			char *err, size_t errlen);
+
+/* Start the upload workers (after daemonising: threads do not fork). */
+int cache_start(struct cache *c);
+
+/* Wait for the queue up to drain_timeout, stop workers, free everything. */
+void cache_free(struct cache *c);
+
+/*
+ * What the cache knows of key: 0 and *st filled for a local file, -ENOENT
+ * for a key unlinked locally whose DELETE is still pending, 1 when the cache
+ * knows nothing and S3 must be asked.
+ */
+int cache_stat(struct cache *c, const char *key, struct stat *st);
+
+/* 1 when some live local file has a key starting with dir ("a/b/"). */
+int cache_has_below(struct cache *c, const char *dir);
+
+/*
+ * Called once for every local key under dir: name is the rest of the key
+ * after dir; st is NULL for keys unlinked locally (hide the remote one).
+ */
+typedef void (*cache_list_fn)(void *arg, const char *rest,
+			      const struct stat *st);
+void cache_list(struct cache *c, const char *dir, cache_list_fn fn,
+		void *arg);
+
+/*
+ * Open key.  For writing without O_TRUNC an object that exists only in S3
+ * (remote_exists) is fetched first.  A file with no local copy opened for
+ * reading is read from S3 in ranges.
+ */
+int cache_open(struct cache *c, const char *key, int flags,
+	       int remote_exists, uint64_t remote_size,
+	       struct cache_file **pf);
+int cache_read(struct cache_file *f, char *buf, size_t size, off_t off);
+int cache_write(struct cache_file *f, const char *buf, size_t size,
+		off_t off);
+int cache_ftruncate(struct cache_file *f, off_t size);
+int cache_fstat(struct cache_file *f, struct stat *st);
+int cache_fsync(struct cache_file *f, int datasync);
+
+/* Last close of a written file queues its content for upload. */
+int cache_release(struct cache_file *f);
+
+/* Forget key locally and queue its DELETE in S3 (if remote_exists). */
+int cache_unlink(struct cache *c, const char *key, int remote_exists);
+
+struct cache_counts {
+	unsigned queued;
+	unsigned uploading;
+	unsigned failed;
+	unsigned uploaded;
+};
+void cache_counts(struct cache *c, struct cache_counts *n);
+
+const char *cache_state_name(enum cache_state st);
+
+#endif

@@ -1,0 +1,349 @@
+/*
+ * upq.c - the upload queue: worker threads that put closed versions into
+ * S3 and carry out unlinks, one job per key at a time.
+ *
+ * A key is on the queue at most once.  A worker snapshots the newest
+ * version, transfers it without the lock, then looks again: if a newer
+ * version closed meanwhile, the key goes back on the queue, so the object
+ * in S3 always ends as the last closed version.  Transient failures back
+ * off exponentially with full jitter; after the last attempt the version
+ * is FAILED, keeps its bytes, and is tried again later.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache_i.h"
+#include "log.h"
+
+#define BACKOFF_BASE_MS 200
+#define BACKOFF_CAP_MS 20000
+#define FAILED_RETRY_S 60	/* a FAILED version is tried again after this */
+
+static void now_plus_ms(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static int ts_before(const struct timespec *a, const struct timespec *b)
+{
+	if (a->tv_sec != b->tv_sec)
+		return a->tv_sec < b->tv_sec;
+	return a->tv_nsec < b->tv_nsec;
+}
+
+/* Full jitter: a uniform wait in [0, min(cap, base * 2^attempt)). */
+static long backoff_ms(unsigned attempt)
+{
+	long ceiling = BACKOFF_BASE_MS;
+	unsigned i;
+
+	for (i = 1; i < attempt && ceiling < BACKOFF_CAP_MS; i++)
+		ceiling *= 2;
+	if (ceiling > BACKOFF_CAP_MS)
+		ceiling = BACKOFF_CAP_MS;
+	return (long)(drand48() * (double)ceiling);
+}
+
+void upq_push(struct cache *c, struct cache_entry *e)
+{
+	if (e->queued)
+		return;
+	e->queued = 1;
+	e->refs++;
+	e->qnext = NULL;
+	if (c->qtail)
+		c->qtail->qnext = e;
+	else
+		c->qhead = e;
+	c->qtail = e;
+	pthread_cond_signal(&c->work_cv);
+}
+
+/*
+ * Take the first entry whose backoff has run out, or NULL; *pwake is the
+ * earliest time another becomes ready.
+ */
+static struct cache_entry *pop_ready(struct cache *c, struct timespec *pwake)
+{
+	struct cache_entry **pp = &c->qhead;
+	struct cache_entry *prev = NULL;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	now_plus_ms(pwake, 1000);
+	for (; *pp; prev = *pp, pp = &(*pp)->qnext) {
+		struct cache_entry *e = *pp;
+
+		if (e->busy || ts_before(&now, &e->retry_at)) {
+			if (!e->busy && ts_before(&e->retry_at, pwake))
+				*pwake = e->retry_at;
+			continue;
+		}
+		*pp = e->qnext;
+		if (c->qtail == e)
+			c->qtail = prev;
+		e->qnext = NULL;
+		e->queued = 0;
+		return e;
+	}
+	return NULL;
+}
+
+/* PUT one staged file. */
+static enum s3_status put_staged(struct cache *c, const char *key,
+				 uint64_t id, struct s3_error *err)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	enum s3_status ret;
+	int fd;
+
+	cache_staging_path(c, id, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		memset(err, 0, sizeof(*err));
+		err->status = S3_LOCAL;
+		snprintf(err->code, sizeof(err->code), "LocalIO");
+		snprintf(err->message, sizeof(err->message), "open(%s): %s",
+			 path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return S3_LOCAL;
+	}
+	ret = s3_put_file(c->s3, key, fd, (uint64_t)st.st_size,
+			  s3_mime_type(key), NULL, err);
+	close(fd);
+	return ret;
+}
+
+/* Decide what happens after a failed transfer of version v. */
+static void record_failure(struct cache *c, struct cache_entry *e,
+			   uint64_t v, enum s3_status st,
+			   const struct s3_error *err)
+{
+	char kb[512];
+	long wait;
+
+	snprintf(e->error, sizeof(e->error), "%ld %s: %s", err->http,
+		 err->code, err->message);
+	if (e->version != v) {
+		upq_push(c, e);
+		return;
+	}
+
+	e->attempts++;
+	if (st == S3_TRANSIENT && e->attempts < (unsigned)c->opts.retries) {
+		wait = backoff_ms(e->attempts);
+		log_info("upq", "bucket=%s key=%s: %s; retry %u in %ld ms",
+			 s3_client_bucket(c->s3),
+			 log_key(e->key, kb, sizeof(kb)), e->error,
+			 e->attempts, wait);
+		e->state = e->deleted ? CACHE_DELETING : CACHE_QUEUED;
+		now_plus_ms(&e->retry_at, wait);
+		upq_push(c, e);
+		return;
+	}
+
+	e->state = CACHE_FAILED;
+	if (st == S3_TRANSIENT) {
+		log_err("upq", "bucket=%s key=%s: %s; given up after %u "
+			"attempts, tried again in %d s",
+			s3_client_bucket(c->s3),
+			log_key(e->key, kb, sizeof(kb)), e->error, e->attempts,
+			FAILED_RETRY_S);
+		e->attempts = 0;
+		now_plus_ms(&e->retry_at, FAILED_RETRY_S * 1000L);
+		upq_push(c, e);
+	} else {
+		log_err("upq", "bucket=%s key=%s: %s; not retried, bytes kept",
+			s3_client_bucket(c->s3),
+			log_key(e->key, kb, sizeof(kb)), e->error);
+	}
+}
+
+/* Record a transfer that S3 acknowledged. */
+static void record_success(struct cache *c, struct cache_entry *e,
+			   uint64_t v, int del)
+{
+	char kb[512];
+
+	if (e->version != v) {
+		upq_push(c, e);
+		return;
+	}
+	e->attempts = 0;
+	e->error[0] = '\0';
+	log_debug("upq", "bucket=%s key=%s: %s", s3_client_bucket(c->s3),
+		  log_key(e->key, kb, sizeof(kb)), del ? "deleted" : "uploaded");
+	if (del) {
+		e->remote = 0;
+		if (!e->work_id)
+			cache_entry_drop(c, e);
+		return;
+	}
+	e->remote = 1;
+	e->state = CACHE_UPLOADED;
+}
+
+/* Carry out the newest version of e; called and returns with the lock. */
+static void run_job(struct cache *c, struct cache_entry *e)
+{
+	uint64_t v = e->version, fid = e->file_id;
+	int del = e->deleted;
+	struct s3_error err;
+	enum s3_status st;
+	char *key;
+
+	if (!e->in_table || (!del && !fid))
+		return;
+	key = strdup(e->key);
+	if (!key)
+		abort();
+	e->busy = 1;
+	e->busy_file_id = fid;
+	e->state = del ? CACHE_DELETING : CACHE_UPLOADING;
+	c->nbusy++;
+	pthread_mutex_unlock(&c->lock);
+
+	if (del)
+		st = s3_delete(c->s3, key, &err);
+	else
+		st = put_staged(c, key, fid, &err);
+	free(key);
+
+	pthread_mutex_lock(&c->lock);
+	e->busy = 0;
+	c->nbusy--;
+	if (fid && fid != e->file_id && fid != e->work_id) {
+		char path[PATH_MAX];
+
+		cache_staging_path(c, fid, path, sizeof(path));
+		unlink(path);
+	}
+	e->busy_file_id = 0;
+	if (st == S3_OK)
+		record_success(c, e, v, del);
+	else
+		record_failure(c, e, v, st, &err);
+}
+
+static void *worker(void *arg)
+{
+	struct cache *c = arg;
+	struct cache_entry *e;
+	struct timespec wake;
+	sigset_t set;
+
+	/* Signals belong to the FUSE loop, not to transfers. */
+	sigfillset(&set);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stopping) {
+		e = pop_ready(c, &wake);
+		if (!e) {
+			pthread_cond_broadcast(&c->idle_cv);
+			pthread_cond_timedwait(&c->work_cv, &c->lock, &wake);
+			continue;
+		}
+		run_job(c, e);
+		cache_entry_put(c, e);
+		pthread_cond_broadcast(&c->idle_cv);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+int upq_start(struct cache *c)
+{
+	int i, ret;
+
+	srand48((long)time(NULL) ^ (long)getpid());
+
+	c->workers = calloc((size_t)c->opts.concurrency, sizeof(pthread_t));
+	if (!c->workers)
+		return -ENOMEM;
+	for (i = 0; i < c->opts.concurrency; i++) {
+		ret = pthread_create(&c->workers[i], NULL, worker, c);
+		if (ret != 0)
+			return -ret;
+		pthread_setname_np(c->workers[i], "blitfs-upq");
+		c->nworkers++;
+	}
+	return 0;
+}
+
+/* 1 while something is queued and not given up, or in flight. */
+static int pending(struct cache *c)
+{
+	struct cache_entry *e;
+
+	if (c->nbusy)
+		return 1;
+	for (e = c->qhead; e; e = e->qnext)
+		if (e->state != CACHE_FAILED)
+			return 1;
+	return 0;
+}
+
+void upq_drain(struct cache *c, int seconds)
+{
+	struct timespec deadline;
+	unsigned left = 0;
+	struct cache_entry *e;
+
+	if (!c->nworkers)
+		return;
+	now_plus_ms(&deadline, seconds * 1000L);
+	pthread_mutex_lock(&c->lock);
+	while (pending(c)) {
+		if (pthread_cond_timedwait(&c->idle_cv, &c->lock, &deadline) ==
+		    ETIMEDOUT)
+			break;
+	}
+	for (e = c->qhead; e; e = e->qnext)
+		left++;
+	left += c->nbusy;
+	pthread_mutex_unlock(&c->lock);
+	if (left)
+		log_warn("upq", "unmount: %u uploads not finished after %d s",
+			 left, seconds);
+}
+
+void upq_stop(struct cache *c)
+{
+	int i;
+
+	pthread_mutex_lock(&c->lock);
+	c->stopping = 1;
+	pthread_cond_broadcast(&c->work_cv);
+	pthread_mutex_unlock(&c->lock);
+	for (i = 0; i < c->nworkers; i++)
+		pthread_join(c->workers[i], NULL);
+	free(c->workers);
+	c->workers = NULL;
+	c->nworkers = 0;
+
+	/* Entries still queued hold a reference each. */
+	while (c->qhead) {
+		struct cache_entry *e = c->qhead;
+
+		c->qhead = e->qnext;
+		cache_entry_put(c, e);
+	}
+	c->qtail = NULL;
+}

@@ -1,0 +1,36 @@
+/*
+ * fs-attr.h - a short-lived memory of what S3 said about a key.
+ *
+ * Listing a directory learns the size and date of every object in it; a
+ * getattr right after (ls -l, find, cp's checks) is then answered without
+ * one HEAD per file.  Entries live a few seconds, so other hosts' changes
+ * show up soon.
+ */
+#ifndef BLITFS_FS_ATTR_H
+#define BLITFS_FS_ATTR_H
+
+#include <stdint.h>
+#include <time.h>
+
+enum fs_attr_type { FS_ATTR_NONE, FS_ATTR_FILE, FS_ATTR_DIR };
+
+struct fs_attr_val {
+	enum fs_attr_type type;
+	uint64_t size;
+	time_t mtime;
+};
+
+struct fs_attr;
+
+struct fs_attr *fs_attr_new(double ttl_seconds);
+void fs_attr_free(struct fs_attr *a);
+
+void fs_attr_put(struct fs_attr *a, const char *key,
+		 const struct fs_attr_val *v);
+
+/* 1 and *v filled when key is known and fresh, else 0. */
+int fs_attr_get(struct fs_attr *a, const char *key, struct fs_attr_val *v);
+
+void fs_attr_forget(struct fs_attr *a, const char *key);
+
+#endif

@@ -1,0 +1,327 @@
+/*
+ * fs-config.c - option table, validation, INI file (inih), environment.
+ */
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "fs-config.h"
+
+enum opt_type { OPT_STR, OPT_BOOL, OPT_UINT };
+
+struct opt {
+	const char *name;
+	enum opt_type type;
+	size_t off;
+	const char *def;	/* default as text; NULL: unset */
+	long min, max;		/* for OPT_UINT */
+	const char *help;
+};
+
+#define F(x) offsetof(struct fs_config, x)
+
+static const struct opt opts[] = {
+	{ "endpoint", OPT_STR, F(endpoint), NULL, 0, 0,
+	  "URL of the S3 service (default: AWS S3 in the region)" },
+	{ "region", OPT_STR, F(region), "us-east-1", 0, 0,
+	  "region the requests are signed for" },
+	{ "path_style", OPT_BOOL, F(path_style), "0", 0, 1,
+	  "address the bucket as ENDPOINT/BUCKET instead of BUCKET.HOST" },
+	{ "cache_dir", OPT_STR, F(cache_dir), NULL, 0, 0,
+	  "staging cache (default: ~/.cache/blitfs/BUCKET)" },
+	{ "concurrency", OPT_UINT, F(concurrency), "8", 1, 256,
+	  "uploads in flight at once" },
+	{ "retries", OPT_UINT, F(retries), "5", 1, 100,
+	  "attempts per upload before it is FAILED (and retried later)" },
+	{ "drain_timeout", OPT_UINT, F(drain_timeout), "30", 0, 86400,
+	  "seconds unmount waits for queued uploads" },
+	{ "timeout", OPT_UINT, F(timeout), "30", 1, 3600,
+	  "seconds a request may stall before it is retried" },
+	{ "tls_verify", OPT_BOOL, F(tls_verify), "1", 0, 1,
+	  "verify the server's TLS certificate (0 only for test servers)" },
+	{ "ca_file", OPT_STR, F(ca_file), NULL, 0, 0,
+	  "extra CA certificates (PEM) to trust" },
+};
+
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+static const struct opt *find_opt(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NOPTS; i++)
+		if (strcmp(opts[i].name, name) == 0)
+			return &opts[i];
+	return NULL;
+}
+
+const char *fs_config_option(int i, const char **phelp, const char **pdef)
+{
+	if (i < 0 || (size_t)i >= NOPTS)
+		return NULL;
+	*phelp = opts[i].help;
+	*pdef = opts[i].def;
+	return opts[i].name;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+	static const char *const yes[] = { "1", "true", "yes", "on" };
+	static const char *const no[] = { "0", "false", "no", "off" };
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Store value into the field o describes. */
+static int apply(struct fs_config *cfg, const struct opt *o, const char *v,
+		 const char **preason)
+{
+	char *field = (char *)cfg + o->off;
+	char *end;
+	long n;
+
+	switch (o->type) {
+	case OPT_STR:
+		if (*v == '\0') {
+			*preason = "must not be empty";
+			return -1;
+		}
+		free(*(char **)field);
+		*(char **)field = strdup(v);
+		return 0;
+	case OPT_BOOL:
+		if (parse_bool(v, (int *)field) < 0) {
+			*preason = "expected 1/0, true/false, yes/no or on/off";
+			return -1;
+		}
+		return 0;
+	case OPT_UINT:
+		errno = 0;
+		n = strtol(v, &end, 10);
+		if (errno || end == v || *end || n < o->min || n > o->max) {
+			*preason = "out of range or not a whole number";
+			return -1;
+		}
+		*(int *)field = (int)n;
+		return 0;
+	}
+	return -1;
+}
+
+int fs_config_set(struct fs_config *cfg, const char *key, const char *value,
+		  const char *where, char *err, size_t errlen)
+{
+	const struct opt *o = find_opt(key);
+	const char *reason = NULL;
+
+	if (!o) {
+		snprintf(err, errlen, "%s: unknown option '%s'", where, key);
+		return -2;
+	}
+
+	/* A bare boolean ("-o path_style") switches it on. */
+	if (!value)
+		value = o->type == OPT_BOOL ? "1" : "";
+	if (apply(cfg, o, value, &reason) < 0) {
+		snprintf(err, errlen, "%s: bad value '%s' for %s: %s", where,
+			 value, key, reason);
+		return -1;
+	}
+	return 0;
+}
+
+void fs_config_defaults(struct fs_config *cfg)
+{
+	size_t i;
+	const char *reason;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (i = 0; i < NOPTS; i++)
+		if (opts[i].def)
+			apply(cfg, &opts[i], opts[i].def, &reason);
+}
+
+void fs_config_free(struct fs_config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < NOPTS; i++) {
+		if (opts[i].type == OPT_STR) {
+			char **p = (char **)((char *)cfg + opts[i].off);
+
+			free(*p);
+			*p = NULL;
+		}
+	}
+	free(cfg->bucket);
+	free(cfg->prefix);
+	free(cfg->mountpoint);
+	free(cfg->config_file);
+	free(cfg->access_key);
+	free(cfg->secret_key);
+	free(cfg->session_token);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+struct ini_state {
+	struct fs_config *cfg;
+	const char *path;
+	FILE *fp;
+	int lineno;		/* of the line inih read last */
+	char *err;
+	size_t errlen;
+	int failed;
+};
+
+/*
+ * inih as packaged does not pass line numbers to the handler, so the
+ * reader counts them: inih calls it once per line, just before the
+ * handler for that line.
+ */
+static char *read_line(char *buf, int size, void *stream)
+{
+	struct ini_state *s = stream;
+
+	s->lineno++;
+	return fgets(buf, size, s->fp);
+}
+
+static int on_ini_line(void *user, const char *section, const char *name,
+		       const char *value)
+{
+	struct ini_state *s = user;
+	char where[PATH_MAX + 32];
+
+	if (s->failed)
+		return 0;
+	snprintf(where, sizeof(where), "%s:%d", s->path, s->lineno);
+	if (*section && strcmp(section, "blitfs") != 0) {
+		snprintf(s->err, s->errlen, "%s: unknown section [%s]", where,
+			 section);
+		s->failed = 1;
+		return 0;
+	}
+	if (fs_config_set(s->cfg, name, value, where, s->err, s->errlen) < 0) {
+		s->failed = 1;
+		return 0;
+	}
+	return 1;
+}
+
+int fs_config_load(struct fs_config *cfg, const char *path, char *err,
+		   size_t errlen)
+{
+	struct ini_state s = { cfg, path, NULL, 0, err, errlen, 0 };
+	int ret;
+
+	s.fp = fopen(path, "r");
+	if (!s.fp) {
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+			 strerror(errno));
+		return -1;
+	}
+	ret = ini_parse_stream(read_line, &s, on_ini_line, &s);
+	fclose(s.fp);
+	if (s.failed)
+		return -1;
+	if (ret != 0) {
+		snprintf(err, errlen, "%s:%d: not a 'key = value' line", path,
+			 ret);
+		return -1;
+	}
+	return 0;
+}
+
+static void take_env(char **field, const char *name)
+{
+	const char *v = getenv(name);
+
+	if (v && *v) {
+		free(*field);
+		*field = strdup(v);
+	}
+}
+
+void fs_config_env(struct fs_config *cfg)
+{
+	take_env(&cfg->region, "AWS_DEFAULT_REGION");
+	take_env(&cfg->region, "AWS_REGION");
+	take_env(&cfg->endpoint, "AWS_ENDPOINT_URL");
+	take_env(&cfg->access_key, "AWS_ACCESS_KEY_ID");
+	take_env(&cfg->secret_key, "AWS_SECRET_ACCESS_KEY");
+	take_env(&cfg->session_token, "AWS_SESSION_TOKEN");
+}
+
+/* The staging cache defaults to one folder per bucket in the user's cache. */
+static char *default_cache_dir(const char *bucket)
+{
+	const char *base = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	char buf[PATH_MAX];
+
+	if (base && *base == '/')
+		snprintf(buf, sizeof(buf), "%s/blitfs/%s", base, bucket);
+	else
+		snprintf(buf, sizeof(buf), "%s/.cache/blitfs/%s",
+			 home && *home ? home : "/tmp", bucket);
+	return strdup(buf);
+}
+
+/* The daemon changes to "/": a relative cache_dir must be made absolute. */
+static char *absolute(const char *path)
+{
+	char cwd[PATH_MAX];
+	char buf[PATH_MAX * 2 + 2];
+
+	if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		return strdup(path);
+	snprintf(buf, sizeof(buf), "%s/%s", cwd, path);
+	return strdup(buf);
+}
+
+int fs_config_finish(struct fs_config *cfg, char *err, size_t errlen)
+{
+	char *abs;
+	char buf[256];
+
+	if (!cfg->endpoint) {
+		snprintf(buf, sizeof(buf), "https://s3.%s.amazonaws.com",
+			 cfg->region);
+		cfg->endpoint = strdup(buf);
+	}
+	if (strncmp(cfg->endpoint, "http://", 7) != 0 &&
+	    strncmp(cfg->endpoint, "https://", 8) != 0) {
+		snprintf(err, errlen, "endpoint '%s': must start with http:// "
+			 "or https://", cfg->endpoint);
+		return -1;
+	}
+	if (!cfg->cache_dir)
+		cfg->cache_dir = default_cache_dir(cfg->bucket);
+	abs = absolute(cfg->cache_dir);
+	free(cfg->cache_dir);
+	cfg->cache_dir = abs;
+
+	if (!cfg->access_key || !cfg->secret_key) {
+		snprintf(err, errlen, "no credentials: set AWS_ACCESS_KEY_ID "
+			 "and AWS_SECRET_ACCESS_KEY");
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,663 @@
+/*
+ * fs-ops.c - the FUSE operations of blitfs.
+ *
+ * Each handler maps the path to a key, asks the staging cache first (it
+ * knows every file written here and not yet gone), and asks S3 only for
+ * what the cache does not know.  Handlers return 0 or a negative errno.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "fs-path.h"
+#include "fs.h"
+#include "log.h"
+
+#define DIR_MARKER_TYPE "application/x-directory"
+
+static struct fs_ctx *ctx(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+static void fill_dir_stat(const struct fs_ctx *x, struct stat *st,
+			  time_t mtime)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_mode = S_IFDIR | 0755;
+	st->st_nlink = 2;
+	st->st_uid = x->uid;
+	st->st_gid = x->gid;
+	st->st_mtime = st->st_ctime = st->st_atime = mtime;
+}
+
+static void fill_file_stat(const struct fs_ctx *x, struct stat *st,
+			   uint64_t size, time_t mtime)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_mode = S_IFREG | 0644;
+	st->st_nlink = 1;
+	st->st_uid = x->uid;
+	st->st_gid = x->gid;
+	st->st_size = (off_t)size;
+	st->st_blocks = (blkcnt_t)((size + 511) / 512);
+	st->st_blksize = 4096;
+	st->st_mtime = st->st_ctime = st->st_atime = mtime;
+}
+
+static void log_s3_failure(const char *op, const char *key,
+			   const struct s3_error *err)
+{
+	char kb[512];
+
+	log_warn("fs", "%s: bucket=%s key=%s: %s (%ld %s)", op,
+		 s3_client_bucket(ctx()->s3), log_key(key, kb, sizeof(kb)),
+		 err->message, err->http, err->code);
+}
+
+/* Is there any key below dir ("a/b/") in S3? */
+static int remote_dir_exists(struct fs_ctx *x, const char *dir,
+			     struct s3_error *err)
+{
+	struct s3_list_page page;
+	enum s3_status st;
+	int found;
+
+	st = s3_list(x->s3, dir, "/", NULL, 1, &page, err);
+	if (st != S3_OK)
+		return s3_status_errno(st);
+	found = page.nobjects > 0 || page.nprefixes > 0;
+	s3_list_page_free(&page);
+	return found;
+}
+
+/*
+ * What S3 holds at key: a file (HEAD), a directory (a key below it), or
+ * nothing.  Answers are remembered for a few seconds.
+ */
+static int remote_lookup(struct fs_ctx *x, const char *key,
+			 struct fs_attr_val *v)
+{
+	struct s3_object_info info;
+	struct s3_error err;
+	enum s3_status st;
+	char *dir;
+	int ret;
+
+	if (fs_attr_get(x->attrs, key, v))
+		return 0;
+
+	st = s3_head(x->s3, key, &info, &err);
+	if (st == S3_OK) {
+		v->type = FS_ATTR_FILE;
+		v->size = info.size;
+		v->mtime = info.mtime;
+		fs_attr_put(x->attrs, key, v);
+		return 0;
+	}
+	if (st != S3_NOT_FOUND) {
+		log_s3_failure("head", key, &err);
+		return s3_status_errno(st);
+	}
+
+	dir = fs_path_to_dir("", key);
+	ret = remote_dir_exists(x, dir, &err);
+	free(dir);
+	if (ret < 0) {
+		log_s3_failure("list", key, &err);
+		return ret;
+	}
+	v->type = ret ? FS_ATTR_DIR : FS_ATTR_NONE;
+	v->size = 0;
+	v->mtime = time(NULL);
+	fs_attr_put(x->attrs, key, v);
+	return 0;
+}
+
+/* Forget what S3 said about key and its directory's listing. */
+static void forget(struct fs_ctx *x, const char *key)
+{
+	fs_attr_forget(x->attrs, key);
+}
+
+static int do_getattr(struct fs_ctx *x, const char *path, struct stat *st)
+{
+	struct fs_attr_val v;
+	char *key, *dir;
+	int ret;
+
+	if (strcmp(path, "/") == 0) {
+		fill_dir_stat(x, st, time(NULL));
+		return 0;
+	}
+
+	key = fs_path_to_key(x->prefix, path);
+	ret = cache_stat(x->cache, key, st);
+	if (ret <= 0) {
+		st->st_uid = x->uid;
+		st->st_gid = x->gid;
+		goto out;
+	}
+
+	dir = fs_path_to_dir(x->prefix, path);
+	ret = cache_has_below(x->cache, dir);
+	free(dir);
+	if (ret) {
+		fill_dir_stat(x, st, time(NULL));
+		ret = 0;
+		goto out;
+	}
+
+	ret = remote_lookup(x, key, &v);
+	if (ret == 0 && v.type == FS_ATTR_FILE)
+		fill_file_stat(x, st, v.size, v.mtime);
+	else if (ret == 0 && v.type == FS_ATTR_DIR)
+		fill_dir_stat(x, st, v.mtime);
+	else if (ret == 0)
+		ret = -ENOENT;
+out:
+	free(key);
+	return ret;
+}
+
+static int op_getattr(const char *path, struct stat *st,
+		      struct fuse_file_info *fi)
+{
+	struct cache_file *f = fi ? (struct cache_file *)fi->fh : NULL;
+	int ret;
+
+	if (f) {
+		ret = cache_fstat(f, st);
+		st->st_uid = ctx()->uid;
+		st->st_gid = ctx()->gid;
+		return ret;
+	}
+	return do_getattr(ctx(), path, st);
+}
+
+/* One name in a directory listing being merged. */
+struct dent {
+	char *name;
+	struct stat st;
+	int hidden;		/* unlinked here; the S3 copy is going away */
+	int local;
+};
+
+struct dent_list {
+	struct dent *v;
+	size_t n, cap;
+	const struct fs_ctx *x;
+};
+
+static struct dent *dent_add(struct dent_list *l, const char *name,
+			     size_t len)
+{
+	struct dent *d;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->v = realloc(l->v, l->cap * sizeof(*l->v));
+		if (!l->v)
+			abort();
+	}
+	d = &l->v[l->n++];
+	memset(d, 0, sizeof(*d));
+	d->name = strndup(name, len);
+	if (!d->name)
+		abort();
+	return d;
+}
+
+/* A local key under the directory: a file, a subdirectory, or a hole. */
+static void add_local(void *arg, const char *rest, const struct stat *st)
+{
+	struct dent_list *l = arg;
+	const char *slash = strchr(rest, '/');
+	struct dent *d;
+
+	if (slash) {
+		if (!st || !fs_path_name_ok(rest, (size_t)(slash - rest)))
+			return;
+		d = dent_add(l, rest, (size_t)(slash - rest));
+		fill_dir_stat(l->x, &d->st, time(NULL));
+		d->local = 1;
+		return;
+	}
+	if (!fs_path_name_ok(rest, strlen(rest)))
+		return;
+	d = dent_add(l, rest, strlen(rest));
+	d->local = 1;
+	if (!st) {
+		d->hidden = 1;
+		return;
+	}
+	fill_file_stat(l->x, &d->st, (uint64_t)st->st_size, st->st_mtime);
+}
+
+/* Add one ListObjectsV2 page, remembering each file's attributes. */
+static void add_page(struct fs_ctx *x, struct dent_list *l, const char *dir,
+		     const struct s3_list_page *page)
+{
+	char name[256];
+	struct fs_attr_val v;
+	struct dent *d;
+	int is_dir;
+	size_t i;
+
+	for (i = 0; i < page->nobjects; i++) {
+		const struct s3_list_entry *o = &page->objects[i];
+
+		if (!fs_path_child(dir, o->key, name, sizeof(name), &is_dir))
+			continue;
+		d = dent_add(l, name, strlen(name));
+		if (is_dir) {
+			fill_dir_stat(x, &d->st, o->mtime);
+			continue;
+		}
+		fill_file_stat(x, &d->st, o->size, o->mtime);
+		v.type = FS_ATTR_FILE;
+		v.size = o->size;
+		v.mtime = o->mtime;
+		fs_attr_put(x->attrs, o->key, &v);
+	}
+	for (i = 0; i < page->nprefixes; i++) {
+		if (!fs_path_child(dir, page->prefixes[i], name, sizeof(name),
+				   &is_dir))
+			continue;
+		d = dent_add(l, name, strlen(name));
+		fill_dir_stat(x, &d->st, time(NULL));
+	}
+}
+
+/* Every page of the listing of dir in S3. */
+static int list_remote(struct fs_ctx *x, const char *dir,
+		       struct dent_list *l)
+{
+	struct s3_list_page page;
+	struct s3_error err;
+	enum s3_status st;
+	char *token = NULL;
+
+	do {
+		st = s3_list(x->s3, dir, "/", token, 0, &page, &err);
+		free(token);
+		token = NULL;
+		if (st != S3_OK) {
+			log_s3_failure("list", dir, &err);
+			return s3_status_errno(st);
+		}
+		add_page(x, l, dir, &page);
+		if (page.truncated && page.next_token)
+			token = strdup(page.next_token);
+		s3_list_page_free(&page);
+	} while (token);
+	return 0;
+}
+
+/* Sort by name, local entries first, so the first of a run wins. */
+static int cmp_dent(const void *a, const void *b)
+{
+	const struct dent *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c)
+		return c;
+	return y->local - x->local;
+}
+
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
+		      off_t off, struct fuse_file_info *fi,
+		      enum fuse_readdir_flags flags)
+{
+	struct fs_ctx *x = ctx();
+	struct dent_list l = { .x = x };
+	char *dir = fs_path_to_dir(x->prefix, path);
+	size_t i;
+	int ret;
+
+	(void)off;
+	(void)fi;
+	(void)flags;
+	ret = list_remote(x, dir, &l);
+	if (ret < 0)
+		goto out;
+	cache_list(x->cache, dir, add_local, &l);
+	qsort(l.v, l.n, sizeof(*l.v), cmp_dent);
+
+	fill(buf, ".", NULL, 0, 0);
+	fill(buf, "..", NULL, 0, 0);
+	for (i = 0; i < l.n; i++) {
+		if (i > 0 && strcmp(l.v[i].name, l.v[i - 1].name) == 0)
+			continue;
+		if (l.v[i].hidden)
+			continue;
+		if (fill(buf, l.v[i].name, &l.v[i].st, 0, 0))
+			break;
+	}
+out:
+	for (i = 0; i < l.n; i++)
+		free(l.v[i].name);
+	free(l.v);
+	free(dir);
+	return ret;
+}
+
+/*
+ * Does key exist in S3 as a file, and how big is it?  Only asked when the
+ * cache holds nothing for key.
+ */
+static int remote_file(struct fs_ctx *x, const char *key, int *pexists,
+		       uint64_t *psize)
+{
+	struct fs_attr_val v;
+	int ret = remote_lookup(x, key, &v);
+
+	if (ret < 0)
+		return ret;
+	if (v.type == FS_ATTR_DIR)
+		return -EISDIR;
+	*pexists = v.type == FS_ATTR_FILE;
+	*psize = v.size;
+	return 0;
+}
+
+static int open_key(struct fs_ctx *x, const char *path, int flags,
+		    struct cache_file **pf)
+{
+	char *key = fs_path_to_key(x->prefix, path);
+	int writing = (flags & O_ACCMODE) != O_RDONLY;
+	struct stat st;
+	int exists = 0;
+	uint64_t size = 0;
+	int ret;
+
+	ret = cache_stat(x->cache, key, &st);
+	if (ret == -ENOENT && writing)
+		ret = 0;
+	if (ret == 1 && !(writing && (flags & O_TRUNC))) {
+		ret = remote_file(x, key, &exists, &size);
+		if (ret == 0 && !exists && !writing)
+			ret = -ENOENT;
+	}
+	if (ret < 0)
+		goto out;
+
+	ret = cache_open(x->cache, key, flags, exists, size, pf);
+	if (ret == 0 && writing)
+		forget(x, key);
+out:
+	free(key);
+	return ret;
+}
+
+static int op_open(const char *path, struct fuse_file_info *fi)
+{
+	struct cache_file *f;
+	int ret = open_key(ctx(), path, fi->flags, &f);
+
+	if (ret == 0)
+		fi->fh = (uint64_t)(uintptr_t)f;
+	return ret;
+}
+
+static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct fs_ctx *x = ctx();
+	char *key = fs_path_to_key(x->prefix, path);
+	struct cache_file *f;
+	int ret;
+
+	(void)mode;
+	ret = cache_open(x->cache, key, fi->flags | O_CREAT | O_TRUNC, 0, 0,
+			 &f);
+	if (ret == 0) {
+		fi->fh = (uint64_t)(uintptr_t)f;
+		forget(x, key);
+	}
+	free(key);
+	return ret;
+}
+
+static int op_read(const char *path, char *buf, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	(void)path;
+	return cache_read((struct cache_file *)fi->fh, buf, size, off);
+}
+
+static int op_write(const char *path, const char *buf, size_t size,
+		    off_t off, struct fuse_file_info *fi)
+{
+	(void)path;
+	return cache_write((struct cache_file *)fi->fh, buf, size, off);
+}
+
+static int op_truncate(const char *path, off_t size,
+		       struct fuse_file_info *fi)
+{
+	struct cache_file *f;
+	int ret;
+
+	if (fi && fi->fh)
+		return cache_ftruncate((struct cache_file *)fi->fh, size);
+
+	ret = open_key(ctx(), path, size == 0 ? O_RDWR | O_TRUNC : O_RDWR,
+		       &f);
+	if (ret < 0)
+		return ret;
+	ret = cache_ftruncate(f, size);
+	cache_release(f);
+	return ret;
+}
+
+static int op_release(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	return cache_release((struct cache_file *)fi->fh);
+}
+
+static int op_fsync(const char *path, int datasync,
+		    struct fuse_file_info *fi)
+{
+	(void)path;
+	return cache_fsync((struct cache_file *)fi->fh, datasync);
+}
+
+static int op_unlink(const char *path)
+{
+	struct fs_ctx *x = ctx();
+	char *key = fs_path_to_key(x->prefix, path);
+	struct stat st;
+	int exists = 0;
+	uint64_t size;
+	int ret;
+
+	ret = cache_stat(x->cache, key, &st);
+	if (ret == 1)
+		ret = remote_file(x, key, &exists, &size);
+	if (ret == 0 || exists)
+		ret = cache_unlink(x->cache, key, exists);
+	forget(x, key);
+	free(key);
+	return ret;
+}
+
+static int op_mkdir(const char *path, mode_t mode)
+{
+	struct fs_ctx *x = ctx();
+	char *dir = fs_path_to_dir(x->prefix, path);
+	char *key = fs_path_to_key(x->prefix, path);
+	struct s3_error err;
+	enum s3_status st;
+	struct fs_attr_val v = { FS_ATTR_DIR, 0, time(NULL) };
+
+	(void)mode;
+	st = s3_put_data(x->s3, dir, "", 0, DIR_MARKER_TYPE, &err);
+	if (st != S3_OK)
+		log_s3_failure("mkdir", dir, &err);
+	else
+		fs_attr_put(x->attrs, key, &v);
+	free(dir);
+	free(key);
+	return s3_status_errno(st);
+}
+
+/* 1 when S3 holds nothing under dir but its own marker. */
+static int remote_dir_empty(struct fs_ctx *x, const char *dir,
+			    struct s3_error *err)
+{
+	struct s3_list_page page;
+	enum s3_status st;
+	size_t i;
+	int empty;
+
+	st = s3_list(x->s3, dir, "/", NULL, 2, &page, err);
+	if (st != S3_OK)
+		return s3_status_errno(st);
+	empty = page.nprefixes == 0;
+	for (i = 0; i < page.nobjects; i++)
+		if (strcmp(page.objects[i].key, dir) != 0)
+			empty = 0;
+	s3_list_page_free(&page);
+	return empty;
+}
+
+static int op_rmdir(const char *path)
+{
+	struct fs_ctx *x = ctx();
+	char *dir = fs_path_to_dir(x->prefix, path);
+	char *key = fs_path_to_key(x->prefix, path);
+	struct s3_error err;
+	enum s3_status st;
+	int ret;
+
+	if (cache_has_below(x->cache, dir)) {
+		ret = -ENOTEMPTY;
+		goto out;
+	}
+	ret = remote_dir_empty(x, dir, &err);
+	if (ret == 0)
+		ret = -ENOTEMPTY;
+	if (ret < 0)
+		goto out;
+
+	st = s3_delete(x->s3, dir, &err);
+	ret = s3_status_errno(st);
+	if (st != S3_OK)
+		log_s3_failure("rmdir", dir, &err);
+	forget(x, key);
+out:
+	free(dir);
+	free(key);
+	return ret;
+}
+
+/*
+ * Renames arrive with the work that makes them durable in S3 (copying
+ * keys); until then a rename says EXDEV, and mv falls back to copy and
+ * unlink, which the mount does handle.
+ */
+static int op_rename(const char *from, const char *to, unsigned int flags)
+{
+	(void)from;
+	(void)to;
+	(void)flags;
+	return -EXDEV;
+}
+
+/* Times, modes and owners are not stored yet; accept them so cp -p works. */
+static int op_utimens(const char *path, const struct timespec tv[2],
+		      struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)tv;
+	(void)fi;
+	return 0;
+}
+
+static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)mode;
+	(void)fi;
+	return 0;
+}
+
+static int op_chown(const char *path, uid_t uid, gid_t gid,
+		    struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)uid;
+	(void)gid;
+	(void)fi;
+	return 0;
+}
+
+/*
+ * Files land in the staging cache first, so its disk's free space is what
+ * a writer can use; the total is shown as a large bucket would be.
+ */
+static int op_statfs(const char *path, struct statvfs *sv)
+{
+	struct fs_ctx *x = ctx();
+	struct statvfs local;
+
+	(void)path;
+	memset(sv, 0, sizeof(*sv));
+	if (statvfs(x->cfg->cache_dir, &local) < 0)
+		return -errno;
+	sv->f_bsize = 4096;
+	sv->f_frsize = 4096;
+	sv->f_bavail = (fsblkcnt_t)(local.f_bavail * local.f_frsize / 4096);
+	sv->f_bfree = sv->f_bavail;
+	sv->f_blocks = sv->f_bavail + ((fsblkcnt_t)1 << 32);
+	sv->f_files = (fsfilcnt_t)1 << 32;
+	sv->f_ffree = sv->f_files;
+	sv->f_favail = sv->f_files;
+	sv->f_namemax = 255;
+	return 0;
+}
+
+static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	struct fs_ctx *x = ctx();
+
+	(void)conn;
+	cfg->attr_timeout = 1.0;
+	cfg->entry_timeout = 1.0;
+	cfg->negative_timeout = 0;
+	cfg->hard_remove = 1;
+	cfg->use_ino = 0;
+
+	if (cache_start(x->cache) < 0)
+		log_err("fs", "cannot start upload workers: %s",
+			strerror(errno));
+	else
+		x->started = 1;
+	return x;
+}
+
+const struct fuse_operations fs_ops = {
+	.init = op_init,
+	.getattr = op_getattr,
+	.readdir = op_readdir,
+	.open = op_open,
+	.create = op_create,
+	.read = op_read,
+	.write = op_write,
+	.truncate = op_truncate,
+	.release = op_release,
+	.fsync = op_fsync,
+	.unlink = op_unlink,
+	.mkdir = op_mkdir,
+	.rmdir = op_rmdir,
+	.rename = op_rename,
+	.utimens = op_utimens,
+	.chmod = op_chmod,
+	.chown = op_chown,
+	.statfs = op_statfs,
+};

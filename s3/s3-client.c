@@ -1,0 +1,1356 @@
+/*
+ * s3-client.c - S3 requests over libcurl.
+ *
+ * Each request is built, signed with Signature V4, performed on the calling
+ * thread's own curl handle (kept for keep-alive) and classified through
+ * s3_error_from_response.  Query parameters live in one array that both the
+ * URL and the signature are made from, so the two cannot disagree.  Bodies
+ * go straight to the caller's buffer or file; error bodies never do, they
+ * are kept (bounded) for their <Code>.  No secret ever reaches err.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <libxml/parser.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "s3_i.h"
+
+#ifndef BLITFS_VERSION
+#define BLITFS_VERSION "dev"
+#endif
+
+#define USER_AGENT "blitfs/" BLITFS_VERSION
+#define CONNECT_TIMEOUT 10L	/* seconds */
+#define DEFAULT_TIMEOUT 30L	/* seconds without progress */
+#define ERROR_BODY_MAX (64 * 1024)
+#define LIST_BODY_MAX (32 * 1024 * 1024)
+#define HASH_CHUNK (64 * 1024)
+#define MAX_PARAMS 6
+#define MAX_HEADERS 8
+#define DEFAULT_CONTENT_TYPE "application/octet-stream"
+
+/* One thread's curl handle; the client lists them all to free them. */
+struct handle {
+	CURL *curl;
+	struct s3_client *client;
+	struct handle *prev;
+	struct handle *next;
+};
+
+/*
+ * Everything but the handle list is written by s3_client_new and only read
+ * afterwards.  lock guards handles; share_locks are curl's, one per kind of
+ * shared data.
+ */
+struct s3_client {
+	char *endpoint;		/* scheme://host[:port], for messages */
+	char *base_url;		/* scheme://[bucket.]host[:port] */
+	char *host;		/* the Host header, as base_url has it */
+	char *bucket;
+	char *region;
+	char *access_key;	/* NULL: anonymous, requests go unsigned */
+	char *secret_key;
+	char *session_token;
+	char *ca_file;
+	int path_style;
+	int insecure;
+	long timeout;
+	int have_key;
+	pthread_key_t key;
+	CURLSH *share;
+	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+	pthread_mutex_t lock;
+	struct handle *handles;
+};
+
+/* Where the body of a successful answer goes. */
+enum sink {
+	SINK_NONE,		/* dropped (PUT, DELETE answers) */
+	SINK_BUF,		/* the caller's buffer (s3_get_range) */
+	SINK_FD,		/* the caller's file (s3_get_to_fd) */
+	SINK_MEM,		/* memory, to be parsed (s3_list) */
+};
+
+/* A growing, NUL-terminated byte buffer. */
+struct mem {
+	char *p;
+	size_t len;
+	size_t cap;
+};
+
+/* One request and what came back for it. */
+struct request {
+	struct s3_client *c;
+	const char *method;
+	const char *key;		/* NULL: the bucket itself */
+	struct s3_pair params[MAX_PARAMS];
+	size_t nparams;
+	char range[64];			/* Range header value, or "" */
+	const char *content_type;	/* PUT only */
+	time_t when;
+	char amz_date[17];
+	char payload_hash[65];
+	char md5[25];			/* Content-MD5, PUT only */
+
+	/* the body sent: from memory when in_fd < 0, else from a file */
+	const char *data;
+	int in_fd;
+	uint64_t in_size;
+	uint64_t in_off;
+	int in_errno;
+
+	/* the answer */
+	long http;
+	struct s3_object_info info;
+	int64_t range_start;		/* from Content-Range, or -1 */
+	enum sink sink;
+	uint64_t seen;			/* body bytes received */
+	char *buf;			/* SINK_BUF */
+	size_t buf_len;
+	uint64_t buf_off;		/* object offset of buf[0] */
+	size_t got;
+	int done;			/* all wanted bytes are in: stop */
+	int out_fd;			/* SINK_FD */
+	int out_errno;
+	struct mem mem;			/* SINK_MEM, and error bodies */
+	int too_big;
+	int nomem;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* A curl failure: its class and the short code err carries. */
+struct curl_class {
+	CURLcode res;
+	enum s3_status status;
+	const char *code;
+};
+
+static const struct curl_class curl_classes[] = {
+	{ CURLE_COULDNT_RESOLVE_HOST, S3_TRANSIENT, "ResolveFailed" },
+	{ CURLE_COULDNT_CONNECT, S3_TRANSIENT, "ConnectFailed" },
+	{ CURLE_OPERATION_TIMEDOUT, S3_TRANSIENT, "Timeout" },
+	{ CURLE_SEND_ERROR, S3_TRANSIENT, "SendFailed" },
+	{ CURLE_RECV_ERROR, S3_TRANSIENT, "RecvFailed" },
+	{ CURLE_GOT_NOTHING, S3_TRANSIENT, "EmptyReply" },
+	{ CURLE_PARTIAL_FILE, S3_TRANSIENT, "ShortBody" },
+	{ CURLE_SSL_CONNECT_ERROR, S3_TRANSIENT, "TLSHandshake" },
+	{ CURLE_HTTP2, S3_TRANSIENT, "HTTP2" },
+	{ CURLE_HTTP2_STREAM, S3_TRANSIENT, "HTTP2" },
+	{ CURLE_PEER_FAILED_VERIFICATION, S3_HARD, "TLSVerify" },
+	{ CURLE_SSL_CACERT_BADFILE, S3_HARD, "TLSCAFile" },
+	{ CURLE_OUT_OF_MEMORY, S3_LOCAL, "OutOfMemory" },
+};
+
+static enum s3_status set_error(struct s3_error *err, enum s3_status st,
+				const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Fill err with a class, a code and a message. */
+static enum s3_status set_error(struct s3_error *err, enum s3_status st,
+				const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	memset(err, 0, sizeof(*err));
+	err->status = st;
+	snprintf(err->code, sizeof(err->code), "%s", code);
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return st;
+}
+
+/* Clear err for a call that succeeded after all. */
+static enum s3_status set_ok(struct s3_error *err, long http)
+{
+	memset(err, 0, sizeof(*err));
+	err->http = http;
+	return S3_OK;
+}
+
+/* Report that memory ran out. */
+static enum s3_status set_nomem(struct s3_error *err)
+{
+	return set_error(err, S3_LOCAL, "OutOfMemory", "out of memory");
+}
+
+/* ---- the client ---- */
+
+/* Lock one kind of data that curl shares between the handles. */
+static void share_lock(CURL *curl, curl_lock_data data,
+		       curl_lock_access access, void *ud)
+{
+	struct s3_client *c = ud;
+
+	(void)curl;
+	(void)access;
+	pthread_mutex_lock(&c->share_locks[data]);
+}
+
+/* Unlock what share_lock locked. */
+static void share_unlock(CURL *curl, curl_lock_data data, void *ud)
+{
+	struct s3_client *c = ud;
+
+	(void)curl;
+	pthread_mutex_unlock(&c->share_locks[data]);
+}
+
+/* Unlink a handle from the client's list and free it. */
+static void handle_free(struct handle *h)
+{
+	struct s3_client *c = h->client;
+
+	pthread_mutex_lock(&c->lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		c->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&c->lock);
+	curl_easy_cleanup(h->curl);
+	free(h);
+}
+
+/* The thread-specific key's destructor: a thread ends, its handle goes. */
+static void handle_destroy(void *p)
+{
+	handle_free(p);
+}
+
+/* The calling thread's curl handle, made on its first request. */
+static CURL *thread_handle(struct s3_client *c)
+{
+	struct handle *h = pthread_getspecific(c->key);
+
+	if (h)
+		return h->curl;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	h->client = c;
+	h->curl = curl_easy_init();
+	if (!h->curl || pthread_setspecific(c->key, h)) {
+		curl_easy_cleanup(h->curl);
+		free(h);
+		return NULL;
+	}
+	pthread_mutex_lock(&c->lock);
+	h->next = c->handles;
+	if (h->next)
+		h->next->prev = h;
+	c->handles = h;
+	pthread_mutex_unlock(&c->lock);
+	return h->curl;
+}
+
+/* Whether an optional setting is given at all. */
+static int is_set(const char *s)
+{
+	return s && *s;
+}
+
+/* strdup of an optional setting: NULL when it is not set. */
+static char *dup_opt(const char *s)
+{
+	return is_set(s) ? strdup(s) : NULL;
+}
+
+/* Check the parts of cfg that have no default. */
+static int check_config(const struct s3_config *cfg, struct s3_error *err)
+{
+	const char *bad = NULL;
+
+	if (!is_set(cfg->bucket))
+		bad = "bucket is not set";
+	else if (!is_set(cfg->region))
+		bad = "region is not set";
+	else if (is_set(cfg->access_key) != is_set(cfg->secret_key))
+		bad = "access key and secret key go together";
+	if (!bad)
+		return 0;
+	set_error(err, S3_INVALID, "BadConfig", "%s", bad);
+	return -1;
+}
+
+/* Copy the settings of cfg into c.  0, or -1 without memory. */
+static int copy_config(struct s3_client *c, const struct s3_config *cfg)
+{
+	c->bucket = strdup(cfg->bucket);
+	c->region = strdup(cfg->region);
+	c->access_key = dup_opt(cfg->access_key);
+	c->secret_key = dup_opt(cfg->secret_key);
+	c->session_token = dup_opt(cfg->session_token);
+	c->ca_file = dup_opt(cfg->ca_file);
+	c->path_style = cfg->path_style;
+	c->insecure = cfg->insecure;
+	c->timeout = cfg->timeout > 0 ? cfg->timeout : DEFAULT_TIMEOUT;
+	if (!c->bucket || !c->region)
+		return -1;
+	if (is_set(cfg->access_key) && (!c->access_key || !c->secret_key))
+		return -1;
+	if ((is_set(cfg->session_token) && !c->session_token) ||
+	    (is_set(cfg->ca_file) && !c->ca_file))
+		return -1;
+	return 0;
+}
+
+/* Set up the mutexes, the thread key and the curl share (DNS, TLS). */
+static int init_sharing(struct s3_client *c)
+{
+	int i;
+
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&c->share_locks[i], NULL);
+	pthread_mutex_init(&c->lock, NULL);
+	if (pthread_key_create(&c->key, handle_destroy))
+		return -1;
+	c->have_key = 1;
+	c->share = curl_share_init();
+	if (!c->share)
+		return -1;
+	curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE,
+			  CURL_LOCK_DATA_SSL_SESSION);
+	return 0;
+}
+
+/* Lowercase an ASCII string in place. */
+static void lower(char *s)
+{
+	for (; *s; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
+}
+
+/*
+ * Drop a port that is the scheme's default: curl leaves it out of the Host
+ * header it would write, and the one we sign must be the one S3 sees.
+ */
+static void drop_default_port(char *host, int https)
+{
+	char *colon = strrchr(host, ':');
+
+	if (!colon || strchr(colon, ']'))
+		return;
+	if (!strcmp(colon + 1, https ? "443" : "80"))
+		*colon = '\0';
+}
+
+/*
+ * The host[:port] of an endpoint of the form scheme://host[:port][/], or
+ * NULL with err set; *phttps tells the scheme.
+ */
+static char *endpoint_host(const char *endpoint, int *phttps,
+			   struct s3_error *err)
+{
+	const char *auth, *rest;
+	size_t n;
+	char *host;
+
+	*phttps = !strncasecmp(endpoint, "https://", 8);
+	if (!*phttps && strncasecmp(endpoint, "http://", 7)) {
+		set_error(err, S3_INVALID, "BadConfig",
+			  "endpoint must start with http:// or https://");
+		return NULL;
+	}
+	auth = strstr(endpoint, "://") + 3;
+	n = strcspn(auth, "/?#");
+	rest = auth + n;
+	if (!n || memchr(auth, '@', n) || strspn(rest, "/") != strlen(rest)) {
+		set_error(err, S3_INVALID, "BadConfig",
+			  "endpoint must be scheme://host[:port] alone");
+		return NULL;
+	}
+	host = strndup(auth, n);
+	if (!host) {
+		set_nomem(err);
+		return NULL;
+	}
+	lower(host);
+	drop_default_port(host, *phttps);
+	return host;
+}
+
+/* Whether host[:port] is an IP address, which has no subdomains. */
+static int is_ip_literal(const char *host)
+{
+	return host[0] == '[' ||
+	       strspn(host, "0123456789.") == strcspn(host, ":");
+}
+
+/* a, b and c joined into a new string, or NULL without memory. */
+static char *join3(const char *a, const char *b, const char *c)
+{
+	char *s;
+
+	return asprintf(&s, "%s%s%s", a, b, c) < 0 ? NULL : s;
+}
+
+/* Set endpoint, host and base_url from the endpoint and the addressing. */
+static int set_endpoint(struct s3_client *c, const char *endpoint,
+			struct s3_error *err)
+{
+	int https = 0;
+	char *host = endpoint_host(endpoint ? endpoint : "", &https, err);
+	const char *scheme = https ? "https://" : "http://";
+	int result = -1;
+
+	if (!host)
+		return -1;
+	if (!c->path_style && is_ip_literal(host)) {
+		set_error(err, S3_INVALID, "BadConfig",
+			  "an IP endpoint needs path-style addressing");
+		goto out;
+	}
+	c->endpoint = join3(scheme, "", host);
+	if (c->path_style)
+		c->host = join3(host, "", "");
+	else
+		c->host = join3(c->bucket, ".", host);
+	if (c->host)
+		c->base_url = join3(scheme, "", c->host);
+	if (!c->endpoint || !c->base_url) {
+		set_nomem(err);
+		goto out;
+	}
+	result = 0;
+out:
+	free(host);
+	return result;
+}
+
+/* Free a string that may hold a secret, wiping it first. */
+static void free_secret(char *s)
+{
+	if (s)
+		OPENSSL_cleanse(s, strlen(s));
+	free(s);
+}
+
+/* The client copies what it needs from cfg; NULL on bad configuration. */
+struct s3_client *s3_client_new(const struct s3_config *cfg,
+				struct s3_error *err)
+{
+	struct s3_client *c;
+
+	if (check_config(cfg, err))
+		return NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c || init_sharing(c) || copy_config(c, cfg))
+		goto out_nomem;
+	if (set_endpoint(c, cfg->endpoint, err))
+		goto out_free;
+	return c;
+
+out_nomem:
+	set_nomem(err);
+out_free:
+	s3_client_free(c);
+	return NULL;
+}
+
+/*
+ * Free the client and every thread's handle.  No thread may be inside a
+ * call on it any more, nor exiting with a handle of it.
+ */
+void s3_client_free(struct s3_client *c)
+{
+	int i;
+
+	if (!c)
+		return;
+	if (c->have_key)
+		pthread_key_delete(c->key);
+	while (c->handles)
+		handle_free(c->handles);
+	if (c->share)
+		curl_share_cleanup(c->share);
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&c->share_locks[i]);
+	pthread_mutex_destroy(&c->lock);
+	free(c->endpoint);
+	free(c->base_url);
+	free(c->host);
+	free(c->bucket);
+	free(c->region);
+	free(c->access_key);
+	free_secret(c->secret_key);
+	free_secret(c->session_token);
+	free(c->ca_file);
+	free(c);
+}
+
+/* The bucket the client works on. */
+const char *s3_client_bucket(const struct s3_client *c)
+{
+	return c->bucket;
+}
+
+/* The endpoint as scheme://host[:port], for messages. */
+const char *s3_client_endpoint(const struct s3_client *c)
+{
+	return c->endpoint;
+}
+
+/* Process-wide setup of curl and libxml2; 0, or -1 if curl failed. */
+int s3_global_init(void)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return -1;
+	xmlInitParser();
+	return 0;
+}
+
+/* Undo s3_global_init, once every client is freed. */
+void s3_global_cleanup(void)
+{
+	xmlCleanupParser();
+	curl_global_cleanup();
+}
+
+/* ---- building a request ---- */
+
+/* Start a request of method on key (NULL for the bucket itself). */
+static void request_init(struct request *r, struct s3_client *c,
+			 const char *method, const char *key)
+{
+	memset(r, 0, sizeof(*r));
+	r->c = c;
+	r->method = method;
+	r->key = key;
+	r->in_fd = -1;
+	r->out_fd = -1;
+	r->range_start = -1;
+}
+
+/* Add a query parameter; name and value must outlive the request. */
+static void add_param(struct request *r, const char *name, const char *value)
+{
+	r->params[r->nparams].name = name;
+	r->params[r->nparams].value = value;
+	r->nparams++;
+}
+
+/* The raw (unencoded) path: /bucket/key path-style, /key virtual-hosted. */
+static char *raw_path(const struct request *r)
+{
+	const struct s3_client *c = r->c;
+	char *p;
+	int n;
+
+	if (!c->path_style)
+		n = asprintf(&p, "/%s", r->key ? r->key : "");
+	else if (!r->key)
+		n = asprintf(&p, "/%s", c->bucket);
+	else
+		n = asprintf(&p, "/%s/%s", c->bucket, r->key);
+	return n < 0 ? NULL : p;
+}
+
+/*
+ * Append "?name=value&..." to url, encoded exactly as the canonical query
+ * encodes it ('/' as %2F), so that what is sent is what was signed.
+ */
+static void append_query(char *url, const struct request *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nparams; i++) {
+		char *n = s3_uri_encode(r->params[i].name, 0);
+		char *v = s3_uri_encode(r->params[i].value, 0);
+
+		strcat(url, i ? "&" : "?");
+		strcat(url, n);
+		strcat(url, "=");
+		strcat(url, v);
+		free(n);
+		free(v);
+	}
+}
+
+/* The request's URL for a raw path; NULL without memory. */
+static char *build_url(const struct request *r, const char *path)
+{
+	char *epath = s3_uri_encode(path, 1);
+	size_t n = strlen(r->c->base_url) + strlen(epath) + 1;
+	size_t i;
+	char *url;
+
+	/* each byte encodes to three at most; plus '?' or '&', and '=' */
+	for (i = 0; i < r->nparams; i++)
+		n += 2 + 3 * (strlen(r->params[i].name) +
+			      strlen(r->params[i].value));
+	url = malloc(n);
+	if (url) {
+		strcpy(url, r->c->base_url);
+		strcat(url, epath);
+		append_query(url, r);
+	}
+	free(epath);
+	return url;
+}
+
+/* Append "name: value" to a curl header list.  0, or -1 without memory. */
+static int add_header(struct curl_slist **plist, const char *name,
+		      const char *value)
+{
+	struct curl_slist *l;
+	char *line;
+
+	if (asprintf(&line, "%s: %s", name, value) < 0)
+		return -1;
+	l = curl_slist_append(*plist, line);
+	free(line);
+	if (!l)
+		return -1;
+	*plist = l;
+	return 0;
+}
+
+/* The headers to send and sign; returns how many went into h. */
+static size_t signed_headers(const struct request *r, struct s3_pair *h)
+{
+	size_t n = 0;
+
+	h[n++] = (struct s3_pair){ "Host", r->c->host };
+	h[n++] = (struct s3_pair){ "x-amz-date", r->amz_date };
+	h[n++] = (struct s3_pair){ "x-amz-content-sha256", r->payload_hash };
+	if (r->c->session_token)
+		h[n++] = (struct s3_pair){ "x-amz-security-token",
+					   r->c->session_token };
+	if (r->range[0])
+		h[n++] = (struct s3_pair){ "Range", r->range };
+	if (r->content_type) {
+		h[n++] = (struct s3_pair){ "Content-MD5", r->md5 };
+		h[n++] = (struct s3_pair){ "Content-Type", r->content_type };
+	}
+	return n;
+}
+
+/* The Authorization value for the request, or NULL when anonymous. */
+static char *authorization(const struct request *r, const char *path,
+			   const struct s3_pair *h, size_t nh)
+{
+	const struct s3_client *c = r->c;
+	struct s3_sign_input in = {
+		.method = r->method,
+		.path = path,
+		.params = r->params,
+		.nparams = r->nparams,
+		.headers = h,
+		.nheaders = nh,
+		.payload_hash = r->payload_hash,
+		.region = c->region,
+		.service = "s3",
+		.amz_date = r->amz_date,
+		.access_key = c->access_key,
+		.secret_key = c->secret_key,
+	};
+
+	if (!c->access_key)
+		return NULL;
+	return s3_sign_authorization(&in, ", ");
+}
+
+/* The full header list, signed; NULL without memory. */
+static struct curl_slist *build_headers(const struct request *r,
+					const char *path)
+{
+	struct s3_pair h[MAX_HEADERS];
+	struct curl_slist *list = NULL;
+	size_t nh = signed_headers(r, h);
+	char *auth = authorization(r, path, h, nh);
+	size_t i;
+	int fail = 0;
+
+	for (i = 0; i < nh && !fail; i++)
+		fail = add_header(&list, h[i].name, h[i].value);
+	if (auth && !fail)
+		fail = add_header(&list, "Authorization", auth);
+	/* an empty Expect: keeps curl from waiting for "100 Continue" */
+	if (!fail && !curl_slist_append(list, "Expect:"))
+		fail = 1;
+	free(auth);
+	if (fail) {
+		curl_slist_free_all(list);
+		return NULL;
+	}
+	return list;
+}
+
+/* ---- the transfer ---- */
+
+/* Whether the answer is a success, whose body belongs to the caller. */
+static int answer_ok(const struct request *r)
+{
+	return r->http >= 200 && r->http < 300;
+}
+
+/*
+ * Keep body bytes in memory.  An error body past its cap is cut (its
+ * <Code> comes first); a listing past its cap fails the request.
+ */
+static size_t write_mem(struct request *r, const char *data, size_t n)
+{
+	struct mem *m = &r->mem;
+	size_t max = answer_ok(r) ? LIST_BODY_MAX : ERROR_BODY_MAX;
+	size_t cap;
+	char *p;
+
+	if (m->len + n + 1 > max) {
+		r->too_big = answer_ok(r);
+		n = max - m->len - 1;
+	}
+	if (m->len + n + 1 > m->cap) {
+		cap = 2 * (m->len + n + 1) < max ? 2 * (m->len + n + 1) : max;
+		p = realloc(m->p, cap);
+		if (!p) {
+			r->nomem = 1;
+			return 0;
+		}
+		m->p = p;
+		m->cap = cap;
+	}
+	memcpy(m->p + m->len, data, n);
+	m->len += n;
+	m->p[m->len] = '\0';
+	return n;
+}
+
+/*
+ * Copy what falls inside the caller's window into buf.  A server that
+ * ignores Range answers 200 with the whole object: its leading bytes are
+ * skipped, and the transfer stops once the window is full.
+ */
+static size_t write_buf(struct request *r, const char *data, size_t n)
+{
+	uint64_t at = (r->http == 206 ? r->buf_off : 0) + r->seen;
+	uint64_t end = r->buf_off + r->buf_len;
+	uint64_t lo = at > r->buf_off ? at : r->buf_off;
+	uint64_t hi = at + n < end ? at + n : end;
+
+	r->seen += n;
+	if (at >= end) {
+		r->done = 1;
+		return 0;
+	}
+	if (lo < hi) {
+		memcpy(r->buf + (lo - r->buf_off), data + (lo - at), hi - lo);
+		r->got = (size_t)(hi - r->buf_off);
+	}
+	return n;
+}
+
+/* Write body bytes to the caller's file where the last ones ended. */
+static size_t write_fd(struct request *r, const char *data, size_t n)
+{
+	size_t done = 0;
+	ssize_t w;
+
+	while (done < n) {
+		w = pwrite(r->out_fd, data + done, n - done,
+			   (off_t)(r->seen + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			r->out_errno = w < 0 ? errno : EIO;
+			return 0;
+		}
+		done += (size_t)w;
+	}
+	r->seen += n;
+	return n;
+}
+
+/* curl's write callback: route the body by the answer's status. */
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+	struct request *r = ud;
+	size_t n = size * nmemb;
+
+	if (!answer_ok(r))
+		return write_mem(r, data, n) == 0 && r->nomem ? 0 : n;
+	switch (r->sink) {
+	case SINK_BUF:
+		return write_buf(r, data, n);
+	case SINK_FD:
+		return write_fd(r, data, n);
+	case SINK_MEM:
+		return write_mem(r, data, n) == n ? n : 0;
+	case SINK_NONE:
+		break;
+	}
+	return n;
+}
+
+/* Copy a header value without the quotes around it (ETags have them). */
+static void copy_unquoted(char *dst, size_t size, const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
+		v++;
+		n -= 2;
+	}
+	snprintf(dst, size, "%.*s", (int)n, v);
+}
+
+/* Take what the object info needs from one header. */
+static void take_header(struct request *r, const char *name, const char *v)
+{
+	struct s3_object_info *info = &r->info;
+	unsigned long long a;
+	time_t t;
+
+	if (!strcasecmp(name, "ETag")) {
+		copy_unquoted(info->etag, sizeof(info->etag), v);
+	} else if (!strcasecmp(name, "Content-Type")) {
+		snprintf(info->content_type, sizeof(info->content_type), "%s",
+			 v);
+	} else if (!strcasecmp(name, "Content-Length")) {
+		info->size = strtoull(v, NULL, 10);
+	} else if (!strcasecmp(name, "Last-Modified")) {
+		t = curl_getdate(v, NULL);
+		info->mtime = t < 0 ? 0 : t;
+	} else if (!strcasecmp(name, "Content-Range") &&
+		   sscanf(v, "bytes %llu-", &a) == 1) {
+		r->range_start = (int64_t)a;
+	}
+}
+
+/* curl's header callback: a status line, then "Name: value" lines. */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+	struct request *r = ud;
+	size_t n = size * nmemb;
+	char line[512];
+	char *v, *end;
+
+	snprintf(line, sizeof(line), "%.*s", (int)n, data);
+	line[strcspn(line, "\r\n")] = '\0';
+	if (!strncmp(line, "HTTP/", 5)) {
+		/* a new answer begins: forget what an earlier one said */
+		memset(&r->info, 0, sizeof(r->info));
+		r->range_start = -1;
+		r->http = 0;
+		sscanf(line, "%*s %ld", &r->http);
+		return n;
+	}
+	v = strchr(line, ':');
+	if (!v)
+		return n;
+	*v++ = '\0';
+	v += strspn(v, " \t");
+	end = v + strlen(v);
+	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+		*--end = '\0';
+	take_header(r, line, v);
+	return n;
+}
+
+/* curl's read callback: the next bytes of the body, from memory or file. */
+static size_t on_read(char *dst, size_t size, size_t nmemb, void *ud)
+{
+	struct request *r = ud;
+	uint64_t left = r->in_size - r->in_off;
+	size_t n = size * nmemb < left ? size * nmemb : (size_t)left;
+	ssize_t got;
+
+	if (!n)
+		return 0;
+	if (r->in_fd < 0) {
+		memcpy(dst, r->data + r->in_off, n);
+		r->in_off += n;
+		return n;
+	}
+	do
+		got = pread(r->in_fd, dst, n, (off_t)r->in_off);
+	while (got < 0 && errno == EINTR);
+	if (got <= 0) {
+		/* a file that shrank under us is not the one we hashed */
+		r->in_errno = got < 0 ? errno : ENODATA;
+		return CURL_READFUNC_ABORT;
+	}
+	r->in_off += (uint64_t)got;
+	return (size_t)got;
+}
+
+/*
+ * curl's seek callback: when a kept-alive connection turns out closed,
+ * curl sends the request again on a new one and must rewind the body.
+ */
+static int on_seek(void *ud, curl_off_t off, int origin)
+{
+	struct request *r = ud;
+
+	if (origin != SEEK_SET || off < 0 || (uint64_t)off > r->in_size)
+		return CURL_SEEKFUNC_FAIL;
+	r->in_off = (uint64_t)off;
+	return CURL_SEEKFUNC_OK;
+}
+
+/* Options every request has (the handle comes reset). */
+static void setup_common(CURL *curl, struct request *r, const char *url,
+			 struct curl_slist *headers)
+{
+	curl_easy_setopt(curl, CURLOPT_SHARE, r->c->share);
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(curl, CURLOPT_USERAGENT, USER_AGENT);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	/* keys are signed as they are: "a/../b" must reach S3 unchanged */
+	curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT);
+	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, r->c->timeout);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, r->errbuf);
+	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, r);
+}
+
+/* TLS verification and the extra CA bundle. */
+static void setup_tls(CURL *curl, const struct s3_client *c)
+{
+	if (c->insecure) {
+		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (c->ca_file)
+		curl_easy_setopt(curl, CURLOPT_CAINFO, c->ca_file);
+}
+
+/* The method, and for PUT where the body comes from. */
+static void setup_method(CURL *curl, struct request *r)
+{
+	if (!strcmp(r->method, "HEAD")) {
+		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+	} else if (!strcmp(r->method, "DELETE")) {
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "DELETE");
+	} else if (!strcmp(r->method, "PUT")) {
+		curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(curl, CURLOPT_READDATA, r);
+		curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, on_seek);
+		curl_easy_setopt(curl, CURLOPT_SEEKDATA, r);
+		curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE,
+				 (curl_off_t)r->in_size);
+	}
+}
+
+/* The class and code of a curl failure. */
+static const struct curl_class *curl_class(CURLcode res)
+{
+	static const struct curl_class other = { CURLE_OK, S3_TRANSIENT,
+						 "CurlError" };
+	size_t i;
+
+	for (i = 0; i < sizeof(curl_classes) / sizeof(curl_classes[0]); i++)
+		if (curl_classes[i].res == res)
+			return &curl_classes[i];
+	return &other;
+}
+
+/* Fill err for a request that got no complete answer. */
+static enum s3_status curl_failure(const struct request *r, CURL *curl,
+				   CURLcode res, struct s3_error *err)
+{
+	const struct curl_class *k = curl_class(res);
+	const char *code = k->code;
+	long os_errno = 0;
+
+	/* the handle's errno may be left from an earlier transfer */
+	if (res == CURLE_COULDNT_CONNECT || res == CURLE_SEND_ERROR ||
+	    res == CURLE_RECV_ERROR)
+		curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
+	if (os_errno == ECONNREFUSED)
+		code = "ConnectionRefused";
+	else if (os_errno == ECONNRESET || os_errno == EPIPE)
+		code = "Reset";
+	set_error(err, k->status, code, "%s (%s)%s%s", curl_easy_strerror(res),
+		  r->c->endpoint, r->errbuf[0] ? ": " : "", r->errbuf);
+	err->http = r->http;
+	return k->status;
+}
+
+/* Decide what the request came to: local trouble, curl's, or S3's answer. */
+static enum s3_status classify(struct request *r, CURL *curl, CURLcode res,
+			       struct s3_error *err)
+{
+	if (r->in_errno)
+		return set_error(err, S3_LOCAL, "ReadFailed",
+				 "reading the file to upload: %s",
+				 strerror(r->in_errno));
+	if (r->out_errno)
+		return set_error(err, S3_LOCAL, "WriteFailed",
+				 "writing the download: %s",
+				 strerror(r->out_errno));
+	if (r->nomem)
+		return set_nomem(err);
+	if (r->too_big)
+		return set_error(err, S3_INVALID, "ResponseTooLarge",
+				 "answer from %s over %d bytes",
+				 r->c->endpoint, LIST_BODY_MAX);
+	if (res != CURLE_OK && !(res == CURLE_WRITE_ERROR && r->done))
+		return curl_failure(r, curl, res, err);
+	s3_error_from_response(r->http, r->mem.p, r->mem.len, err);
+	return err->status;
+}
+
+/* Stamp the request with the time it is signed at. */
+static void stamp(struct request *r)
+{
+	struct tm tm;
+
+	r->when = time(NULL);
+	gmtime_r(&r->when, &tm);
+	strftime(r->amz_date, sizeof(r->amz_date), "%Y%m%dT%H%M%SZ", &tm);
+	if (!r->payload_hash[0])
+		s3_sha256_hex("", 0, r->payload_hash);
+}
+
+/* Set the handle up for the request from scratch and perform it. */
+static CURLcode run(CURL *curl, struct request *r, const char *url,
+		    struct curl_slist *headers)
+{
+	curl_easy_reset(curl);
+	setup_common(curl, r, url, headers);
+	setup_tls(curl, r->c);
+	setup_method(curl, r);
+	return curl_easy_perform(curl);
+}
+
+/*
+ * Sign, send and receive one request, and classify the outcome into err.
+ * A listing's body stays in r->mem for the caller; others are freed.
+ */
+static enum s3_status perform(struct request *r, struct s3_error *err)
+{
+	CURL *curl = thread_handle(r->c);
+	struct curl_slist *headers = NULL;
+	char *path = NULL, *url = NULL;
+	enum s3_status st;
+
+	if (!curl)
+		return set_nomem(err);
+	stamp(r);
+	path = raw_path(r);
+	url = path ? build_url(r, path) : NULL;
+	headers = url ? build_headers(r, path) : NULL;
+	if (!headers) {
+		st = set_nomem(err);
+		goto out;
+	}
+	st = classify(r, curl, run(curl, r, url, headers), err);
+	/* no pointer into this request may outlive it in the handle */
+	curl_easy_reset(curl);
+out:
+	curl_slist_free_all(headers);
+	free(url);
+	free(path);
+	if (r->sink != SINK_MEM) {
+		free(r->mem.p);
+		r->mem.p = NULL;
+	}
+	return st;
+}
+
+/* ---- the operations ---- */
+
+/* Reject a key that names no object. */
+static enum s3_status check_key(const char *key, struct s3_error *err)
+{
+	if (key && *key)
+		return S3_OK;
+	return set_error(err, S3_INVALID, "BadArgument", "empty object key");
+}
+
+/* Send a PUT whose body and hashes are set in r; fill pinfo on success. */
+static enum s3_status put(struct request *r, const char *content_type,
+			  struct s3_object_info *pinfo, struct s3_error *err)
+{
+	enum s3_status st;
+
+	if (content_type && strpbrk(content_type, "\r\n"))
+		return set_error(err, S3_INVALID, "BadArgument",
+				 "content type holds a line break");
+	r->content_type = content_type ? content_type : DEFAULT_CONTENT_TYPE;
+	st = perform(r, err);
+	if (st != S3_OK || !pinfo)
+		return st;
+	*pinfo = r->info;
+	pinfo->size = r->in_size;
+	/* S3 dates the object when the request arrived; near enough */
+	if (!pinfo->mtime)
+		pinfo->mtime = r->when;
+	snprintf(pinfo->content_type, sizeof(pinfo->content_type), "%s",
+		 r->content_type);
+	return st;
+}
+
+/* Hash up to size bytes of fd in chunks.  0, or an errno. */
+static int hash_chunks(int fd, uint64_t size, unsigned char *buf,
+		       EVP_MD_CTX *sha, EVP_MD_CTX *md5)
+{
+	uint64_t off = 0;
+	ssize_t n;
+
+	while (off < size) {
+		n = pread(fd, buf, size - off < HASH_CHUNK ? size - off
+							   : HASH_CHUNK,
+			  (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? errno : ENODATA;
+		if (!EVP_DigestUpdate(sha, buf, (size_t)n) ||
+		    !EVP_DigestUpdate(md5, buf, (size_t)n))
+			return EIO;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Write out both digests: hex SHA-256 and base64 MD5.  0, or an errno. */
+static int finish_hashes(EVP_MD_CTX *sha, EVP_MD_CTX *md5, char hex[65],
+			 char b64[25])
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n, i;
+
+	if (!EVP_DigestFinal_ex(sha, md, &n) || n != 32)
+		return EIO;
+	for (i = 0; i < n; i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 15];
+	}
+	hex[2 * n] = '\0';
+	if (!EVP_DigestFinal_ex(md5, md, &n) || n != 16)
+		return EIO;
+	EVP_EncodeBlock((unsigned char *)b64, md, (int)n);
+	return 0;
+}
+
+/*
+ * Read the file once for the body's SHA-256 (the signature covers it) and
+ * its MD5 (Content-MD5).  0, or an errno.
+ */
+static int hash_file(int fd, uint64_t size, char hex[65], char b64[25])
+{
+	EVP_MD_CTX *sha = EVP_MD_CTX_new();
+	EVP_MD_CTX *md5 = EVP_MD_CTX_new();
+	unsigned char *buf = malloc(HASH_CHUNK);
+	int result = ENOMEM;
+
+	if (!sha || !md5 || !buf)
+		goto out;
+	result = EIO;
+	if (!EVP_DigestInit_ex(sha, EVP_sha256(), NULL) ||
+	    !EVP_DigestInit_ex(md5, EVP_md5(), NULL))
+		goto out;
+	result = hash_chunks(fd, size, buf, sha, md5);
+	if (!result)
+		result = finish_hashes(sha, md5, hex, b64);
+out:
+	free(buf);
+	EVP_MD_CTX_free(sha);
+	EVP_MD_CTX_free(md5);
+	return result;
+}
+
+/* PUT the first size bytes of fd (read with pread from offset 0). */
+enum s3_status s3_put_file(struct s3_client *c, const char *key, int fd,
+			   uint64_t size, const char *content_type,
+			   struct s3_object_info *pinfo, struct s3_error *err)
+{
+	struct request r;
+	int e;
+
+	if (check_key(key, err))
+		return err->status;
+	request_init(&r, c, "PUT", key);
+	r.in_fd = fd;
+	r.in_size = size;
+	e = hash_file(fd, size, r.payload_hash, r.md5);
+	if (e)
+		return set_error(err, S3_LOCAL, "ReadFailed",
+				 "reading the file to upload: %s",
+				 strerror(e));
+	return put(&r, content_type, pinfo, err);
+}
+
+/* PUT a small in-memory body (directory markers). */
+enum s3_status s3_put_data(struct s3_client *c, const char *key,
+			   const void *data, size_t len,
+			   const char *content_type, struct s3_error *err)
+{
+	struct request r;
+
+	if (check_key(key, err))
+		return err->status;
+	request_init(&r, c, "PUT", key);
+	r.data = len ? data : "";
+	r.in_size = len;
+	s3_sha256_hex(r.data, len, r.payload_hash);
+	s3_md5_base64(r.data, len, r.md5);
+	return put(&r, content_type, NULL, err);
+}
+
+/* GET bytes [off, off + len) into buf; *pgot is how many arrived. */
+enum s3_status s3_get_range(struct s3_client *c, const char *key,
+			    uint64_t off, size_t len, void *buf, size_t *pgot,
+			    struct s3_error *err)
+{
+	struct request r;
+	enum s3_status st;
+
+	*pgot = 0;
+	if (check_key(key, err))
+		return err->status;
+	if (!len || off > UINT64_MAX - len)
+		return set_error(err, S3_INVALID, "BadArgument",
+				 "empty or impossible range");
+	request_init(&r, c, "GET", key);
+	snprintf(r.range, sizeof(r.range), "bytes=%llu-%llu",
+		 (unsigned long long)off, (unsigned long long)(off + len - 1));
+	r.sink = SINK_BUF;
+	r.buf = buf;
+	r.buf_len = len;
+	r.buf_off = off;
+	st = perform(&r, err);
+	/* 416: the range starts at or after the end of the object */
+	if (st != S3_OK && err->http == 416)
+		return set_ok(err, 416);
+	if (st == S3_OK && r.http == 206 && r.range_start >= 0 &&
+	    (uint64_t)r.range_start != off)
+		return set_error(err, S3_INVALID, "BadRange",
+				 "%s answered another range than asked",
+				 c->endpoint);
+	if (st == S3_OK)
+		*pgot = r.got;
+	return st;
+}
+
+/*
+ * GET the whole object into fd from offset 0, and cut fd to its size so
+ * that no stale tail of an earlier, longer version stays behind.
+ */
+enum s3_status s3_get_to_fd(struct s3_client *c, const char *key, int fd,
+			    struct s3_object_info *pinfo,
+			    struct s3_error *err)
+{
+	struct request r;
+	enum s3_status st;
+
+	if (check_key(key, err))
+		return err->status;
+	request_init(&r, c, "GET", key);
+	r.sink = SINK_FD;
+	r.out_fd = fd;
+	st = perform(&r, err);
+	if (st != S3_OK)
+		return st;
+	if (ftruncate(fd, (off_t)r.seen))
+		return set_error(err, S3_LOCAL, "WriteFailed",
+				 "writing the download: %s", strerror(errno));
+	if (pinfo) {
+		*pinfo = r.info;
+		pinfo->size = r.seen;
+	}
+	return st;
+}
+
+/* HEAD an object: its size, date, ETag and type. */
+enum s3_status s3_head(struct s3_client *c, const char *key,
+		       struct s3_object_info *pinfo, struct s3_error *err)
+{
+	struct request r;
+	enum s3_status st;
+
+	if (check_key(key, err))
+		return err->status;
+	request_init(&r, c, "HEAD", key);
+	st = perform(&r, err);
+	if (st == S3_OK && pinfo)
+		*pinfo = r.info;
+	return st;
+}
+
+/* DELETE an object; one that is not there counts as deleted. */
+enum s3_status s3_delete(struct s3_client *c, const char *key,
+			 struct s3_error *err)
+{
+	struct request r;
+	enum s3_status st;
+
+	if (check_key(key, err))
+		return err->status;
+	request_init(&r, c, "DELETE", key);
+	st = perform(&r, err);
+	if (st == S3_NOT_FOUND)
+		return set_ok(err, err->http);
+	return st;
+}
+
+/*
+ * One ListObjectsV2 page.  encoding-type=url lets keys through that XML
+ * 1.0 cannot carry (control bytes); the parser decodes them.
+ */
+enum s3_status s3_list(struct s3_client *c, const char *prefix,
+		       const char *delimiter, const char *token, int max_keys,
+		       struct s3_list_page *page, struct s3_error *err)
+{
+	struct request r;
+	enum s3_status st;
+	char mk[16];
+
+	memset(page, 0, sizeof(*page));
+	request_init(&r, c, "GET", NULL);
+	add_param(&r, "list-type", "2");
+	add_param(&r, "encoding-type", "url");
+	if (is_set(prefix))
+		add_param(&r, "prefix", prefix);
+	if (is_set(delimiter))
+		add_param(&r, "delimiter", delimiter);
+	if (is_set(token))
+		add_param(&r, "continuation-token", token);
+	snprintf(mk, sizeof(mk), "%d", max_keys);
+	if (max_keys > 0)
+		add_param(&r, "max-keys", mk);
+	r.sink = SINK_MEM;
+	st = perform(&r, err);
+	if (st == S3_OK && s3_parse_list(r.mem.p, r.mem.len, page)) {
+		st = set_error(err, S3_TRANSIENT, "MalformedResponse",
+			       "unreadable listing from %s", c->endpoint);
+		err->http = r.http;
+	}
+	free(r.mem.p);
+	return st;
+}
+
+/* Proves the bucket exists and the credentials are accepted. */
+enum s3_status s3_check_bucket(struct s3_client *c, struct s3_error *err)
+{
+	struct s3_list_page page;
+	enum s3_status st = s3_list(c, NULL, NULL, NULL, 1, &page, err);
+
+	s3_list_page_free(&page);
+	return st;
+}
