@@ -4,7 +4,8 @@
  * A key's entry tracks two staging files at most: the one being written
  * (work_id) and the newest closed version (file_id).  Opening a closed file
  * for writing copies it first, so a version is never changed while a worker
- * uploads it.  Staging files are named by a number that only grows.
+ * uploads it.  Staging files are named by a number that only grows.  Every
+ * closed version is written to the journal before its close returns.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -61,6 +62,14 @@ static void *xcalloc(size_t n, size_t size)
 	return p;
 }
 
+double cache_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static int cmp_entry(const void *a, const void *b)
 {
 	const struct cache_entry *x = a, *y = b;
@@ -99,51 +108,54 @@ static void dirs_adjust(struct cache *c, const char *key, int delta)
 	const char *slash;
 
 	for (slash = strchr(key, '/'); slash; slash = strchr(slash + 1, '/')) {
-		char *dir = strndup(key, (size_t)(slash - key + 1));
-		struct dir_count probe = { .dir = dir };
-		struct dir_count **found = tfind(&probe, &c->dirs, cmp_dir);
+		struct dir_count probe;
+		struct dir_count **found;
+		struct dir_count *d;
 
-		if (!dir)
+		probe.dir = strndup(key, (size_t)(slash - key + 1));
+		if (!probe.dir)
 			abort();
-		if (found) {
-			(*found)->n += delta;
-			if ((*found)->n == 0) {
-				struct dir_count *d = *found;
-
-				tdelete(d, &c->dirs, cmp_dir);
-				free(d->dir);
-				free(d);
-			}
-			free(dir);
-		} else if (delta > 0) {
-			struct dir_count *d = xcalloc(1, sizeof(*d));
-
-			d->dir = dir;
+		found = tfind(&probe, &c->dirs, cmp_dir);
+		if (!found && delta > 0) {
+			d = xcalloc(1, sizeof(*d));
+			d->dir = probe.dir;
 			d->n = 1;
 			if (!tsearch(d, &c->dirs, cmp_dir))
 				abort();
-		} else {
-			free(dir);
+			continue;
+		}
+		free(probe.dir);
+		if (!found)
+			continue;
+		d = *found;
+		d->n += delta;
+		if (d->n == 0) {
+			tdelete(d, &c->dirs, cmp_dir);
+			free(d->dir);
+			free(d);
 		}
 	}
 }
 
 /* A file is live when it is in the table, not unlinked, and has bytes. */
-static int entry_live(const struct cache_entry *e)
+int cache_entry_live(const struct cache_entry *e)
 {
 	return e->in_table && !e->deleted && (e->work_id || e->file_id);
 }
 
 /* Keep the directory counts in step with whether e is live. */
-static void entry_relive(struct cache *c, struct cache_entry *e, int was)
+void cache_entry_relive(struct cache *c, struct cache_entry *e, int was)
 {
-	int now = entry_live(e);
+	int now = cache_entry_live(e);
 
-	if (now != was)
+	(void)was;
+	if (now != e->counted) {
 		dirs_adjust(c, e->key, now ? 1 : -1);
+		e->counted = now;
+	}
 }
 
-static struct cache_entry *entry_find(struct cache *c, const char *key)
+struct cache_entry *cache_entry_find(struct cache *c, const char *key)
 {
 	struct cache_entry probe = { .key = (char *)key };
 	struct cache_entry **found = tfind(&probe, &c->table, cmp_entry);
@@ -151,9 +163,9 @@ static struct cache_entry *entry_find(struct cache *c, const char *key)
 	return found ? *found : NULL;
 }
 
-static struct cache_entry *entry_get(struct cache *c, const char *key)
+struct cache_entry *cache_entry_get(struct cache *c, const char *key)
 {
-	struct cache_entry *e = entry_find(c, key);
+	struct cache_entry *e = cache_entry_find(c, key);
 
 	if (e)
 		return e;
@@ -161,6 +173,7 @@ static struct cache_entry *entry_get(struct cache *c, const char *key)
 	e->key = xstrdup(key);
 	e->refs = 1;
 	e->in_table = 1;
+	e->last_use = cache_now();
 	if (!tsearch(e, &c->table, cmp_entry))
 		abort();
 	return e;
@@ -176,26 +189,25 @@ void cache_entry_put(struct cache *c, struct cache_entry *e)
 	free(e);
 }
 
-/* Take e out of the table: it is done and has nothing local left. */
+/* Take e out of the table: it is done, or replaced. */
 void cache_entry_drop(struct cache *c, struct cache_entry *e)
 {
-	int was = entry_live(e);
-
 	if (!e->in_table)
 		return;
 	tdelete(e, &c->table, cmp_entry);
 	e->in_table = 0;
-	entry_relive(c, e, was);
+	cache_entry_relive(c, e, 0);
 	cache_entry_put(c, e);
 }
 
-static void unlink_staging(struct cache *c, uint64_t id)
+void cache_unlink_staging(struct cache *c, uint64_t id, uint64_t size)
 {
 	char path[PATH_MAX];
 
 	cache_staging_path(c, id, path, sizeof(path));
 	if (unlink(path) < 0 && errno != ENOENT)
 		log_warn("cache", "unlink(%s): %s", path, strerror(errno));
+	cache_space_sub(c, size);
 }
 
 /* Create dir (and its parents) private to the user. */
@@ -232,63 +244,25 @@ static void init_monotonic_cond(pthread_cond_t *cv)
 	pthread_condattr_destroy(&attr);
 }
 
-/* Staging names must never repeat: start past the highest one on disk. */
-static uint64_t first_free_id(const char *staging)
-{
-	DIR *d = opendir(staging);
-	struct dirent *de;
-	uint64_t max = 0;
-
-	if (!d)
-		return 1;
-	while ((de = readdir(d)) != NULL) {
-		char *end;
-		uint64_t id = strtoull(de->d_name, &end, 16);
-
-		if (*end == '\0' && id > max)
-			max = id;
-	}
-	closedir(d);
-	return max + 1;
-}
-
-struct cache *cache_new(const struct cache_opts *o, struct s3_client *s3,
-			char *err, size_t errlen)
+static struct cache *cache_alloc(const struct cache_opts *o,
+				 struct s3_client *s3)
 {
 	struct cache *c = xcalloc(1, sizeof(*c));
 	size_t n = strlen(o->dir) + sizeof("/staging");
-	int ret;
 
 	c->opts = *o;
 	c->s3 = s3;
+	c->lock_fd = -1;
 	c->dir = xstrdup(o->dir);
 	c->opts.dir = c->dir;
 	c->staging = xcalloc(1, n);
 	snprintf(c->staging, n, "%s/staging", o->dir);
-
-	ret = make_private_dir(c->staging);
-	if (ret < 0) {
-		snprintf(err, errlen, "cache directory %s: %s", c->staging,
-			 strerror(-ret));
-		goto fail;
-	}
-	c->next_id = first_free_id(c->staging);
-
+	c->next_id = 1;
 	pthread_mutex_init(&c->lock, NULL);
 	init_monotonic_cond(&c->work_cv);
 	init_monotonic_cond(&c->idle_cv);
+	init_monotonic_cond(&c->space_cv);
 	return c;
-
-fail:
-	free(c->staging);
-	free(c->dir);
-	free(c);
-	return NULL;
-}
-
-int cache_start(struct cache *c)
-{
-	return upq_start(c);
 }
 
 static void free_entry_node(void *p)
@@ -307,21 +281,75 @@ static void free_dir_node(void *p)
 	free(d);
 }
 
-void cache_free(struct cache *c)
+/* Free what cache_alloc and cache_new built; workers are stopped. */
+static void cache_release_all(struct cache *c)
 {
-	if (!c)
-		return;
-	upq_drain(c, c->opts.drain_timeout);
-	upq_stop(c);
-
 	tdestroy(c->table, free_entry_node);
 	tdestroy(c->dirs, free_dir_node);
+	tdestroy(c->inflight, free);
+	jnl_close(c->jnl);
+	if (c->lock_fd >= 0)
+		close(c->lock_fd);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->work_cv);
 	pthread_cond_destroy(&c->idle_cv);
+	pthread_cond_destroy(&c->space_cv);
 	free(c->staging);
 	free(c->dir);
 	free(c);
+}
+
+struct cache *cache_new(const struct cache_opts *o, struct s3_client *s3,
+			char *err, size_t errlen)
+{
+	struct cache *c = cache_alloc(o, s3);
+	int ret;
+
+	ret = make_private_dir(c->staging);
+	if (ret < 0) {
+		snprintf(err, errlen, "cache directory %s: %s", c->staging,
+			 strerror(-ret));
+		goto fail;
+	}
+	if (cache_lock_dir(c, err, errlen) < 0)
+		goto fail;
+	c->jnl = jnl_open(c->dir, 0, err, errlen);
+	if (!c->jnl)
+		goto fail;
+	if (cache_recover(c, err, errlen) < 0)
+		goto fail;
+	return c;
+
+fail:
+	cache_release_all(c);
+	return NULL;
+}
+
+int cache_start(struct cache *c)
+{
+	char pid[32];
+	int n;
+
+	/* Written now, after daemonising, so it names the serving process. */
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(c->lock_fd, 0) < 0 || pwrite(c->lock_fd, pid, n, 0) < 0)
+		log_warn("cache", "%s/lock: %s", c->dir, strerror(errno));
+	return upq_start(c);
+}
+
+void cache_free(struct cache *c)
+{
+	unsigned left;
+
+	if (!c)
+		return;
+	left = upq_drain(c, c->opts.drain_timeout);
+	upq_stop(c);
+	if (left)
+		log_warn("cache", "bucket=%s: %u versions not uploaded yet; "
+			 "they stay journaled in %s for the next mount",
+			 s3_client_bucket(c->s3), left, c->dir);
+	cache_release_all(c);
 }
 
 /* Fill st from the staging file that holds e's newest bytes. */
@@ -345,7 +373,7 @@ int cache_stat(struct cache *c, const char *key, struct stat *st)
 	int ret = 1;
 
 	pthread_mutex_lock(&c->lock);
-	e = entry_find(c, key);
+	e = cache_entry_find(c, key);
 	if (e && e->deleted)
 		ret = -ENOENT;
 	else if (e && (e->work_id || e->file_id))
@@ -436,6 +464,25 @@ static int fetch_remote(struct cache *c, const char *key, int fd)
 	return s3_status_errno(st);
 }
 
+/* Fill a new working file from a closed version or from S3, unlocked. */
+static int fill_work(struct cache *c, struct cache_entry *e, uint64_t from,
+		     int fd, uint64_t *psize)
+{
+	struct stat st;
+	char *key = xstrdup(e->key);
+	int ret;
+
+	e->refs++;
+	pthread_mutex_unlock(&c->lock);
+	ret = from ? copy_staged(c, from, fd) : fetch_remote(c, key, fd);
+	if (ret == 0 && fstat(fd, &st) == 0)
+		*psize = (uint64_t)st.st_size;
+	pthread_mutex_lock(&c->lock);
+	cache_entry_put(c, e);
+	free(key);
+	return ret;
+}
+
 /*
  * Give e a working file filled with its current content: a copy of the
  * newest version, the remote object, or nothing.  Called with the lock
@@ -448,7 +495,7 @@ static int start_work(struct cache *c, struct cache_entry *e, int trunc,
 	uint64_t from = (trunc || e->deleted) ? 0 : e->file_id;
 	int fetch = !trunc && !e->deleted && !e->file_id && remote_exists;
 	char path[PATH_MAX];
-	int was = entry_live(e);
+	uint64_t size = 0;
 	int fd, ret = 0;
 
 	cache_staging_path(c, id, path, sizeof(path));
@@ -457,25 +504,24 @@ static int start_work(struct cache *c, struct cache_entry *e, int trunc,
 		return -errno;
 
 	e->work_id = id;
+	e->work_size = 0;
 	e->dirty = !from && !fetch;
-	e->deleted = 0;
-	e->state = CACHE_OPEN;
-	entry_relive(c, e, was);
-
-	if (from || fetch) {
-		e->refs++;
-		pthread_mutex_unlock(&c->lock);
-		ret = from ? copy_staged(c, from, fd) : fetch_remote(c, e->key,
-								    fd);
-		pthread_mutex_lock(&c->lock);
-		cache_entry_put(c, e);
+	if (e->deleted) {
+		e->deleted = 0;
+		e->state = CACHE_OPEN;
 	}
+	cache_entry_relive(c, e, 0);
+
+	if (from || fetch)
+		ret = fill_work(c, e, from, fd, &size);
 	close(fd);
 	if (ret < 0 && e->work_id == id) {
-		was = entry_live(e);
 		e->work_id = 0;
 		unlink(path);
-		entry_relive(c, e, was);
+		cache_entry_relive(c, e, 0);
+	} else if (e->work_id == id) {
+		e->work_size = size;
+		cache_space_add(c, size);
 	}
 	return ret;
 }
@@ -495,6 +541,14 @@ static struct cache_file *file_new(struct cache *c, struct cache_entry *e,
 	return f;
 }
 
+static void file_free(struct cache_file *f)
+{
+	pthread_mutex_destroy(&f->ra_lock);
+	free(f->ra_buf);
+	free(f->key);
+	free(f);
+}
+
 /* Open e's working file for one more writer. */
 static int open_for_write(struct cache *c, struct cache_entry *e, int flags,
 			  int remote_exists, struct cache_file *f)
@@ -511,8 +565,11 @@ static int open_for_write(struct cache *c, struct cache_entry *e, int flags,
 	f->fd = open(path, O_RDWR | O_CLOEXEC);
 	if (f->fd < 0)
 		return -errno;
-	if ((flags & O_TRUNC) && ftruncate(f->fd, 0) == 0)
+	if ((flags & O_TRUNC) && ftruncate(f->fd, 0) == 0) {
+		cache_space_sub(c, e->work_size);
+		e->work_size = 0;
 		e->dirty = 1;
+	}
 	f->work_id = e->work_id;
 	e->writers++;
 	return 0;
@@ -540,35 +597,34 @@ int cache_open(struct cache *c, const char *key, int flags,
 	int ret = 0;
 
 	pthread_mutex_lock(&c->lock);
-	e = writing ? entry_get(c, key) : entry_find(c, key);
+	e = writing ? cache_entry_get(c, key) : cache_entry_find(c, key);
 	if (e && !writing && e->deleted) {
-		ret = -ENOENT;
-		goto out;
+		pthread_mutex_unlock(&c->lock);
+		return -ENOENT;
 	}
 	if (e && !writing && !e->work_id && !e->file_id)
 		e = NULL;
+	if (e)
+		e->last_use = cache_now();
+	if (e && writing && remote_exists)
+		e->remote = 1;
 
 	f = file_new(c, e, key);
 	f->remote_size = remote_size;
-	if (writing && remote_exists)
-		e->remote = 1;
 	if (writing)
 		ret = open_for_write(c, e, flags, remote_exists, f);
 	else if (e)
 		ret = open_local_read(c, e, f);
+	if (ret < 0 && f->e)
+		cache_entry_put(c, f->e);
+	pthread_mutex_unlock(&c->lock);
+
 	if (ret < 0) {
-		if (f->e)
-			cache_entry_put(c, f->e);
-		pthread_mutex_unlock(&c->lock);
-		pthread_mutex_destroy(&f->ra_lock);
-		free(f->key);
-		free(f);
+		file_free(f);
 		return ret;
 	}
 	*pf = f;
-out:
-	pthread_mutex_unlock(&c->lock);
-	return ret;
+	return 0;
 }
 
 /* Serve a read of an object only in S3 from a read-ahead window. */
@@ -624,38 +680,72 @@ int cache_read(struct cache_file *f, char *buf, size_t size, off_t off)
 	return ret;
 }
 
-/* Note that the working file f writes to now differs from the last close. */
-static void mark_dirty(struct cache_file *f)
+/*
+ * Before a write that may grow the working file to end bytes: make room
+ * (evicting clean copies, or waiting for uploads), and account for it.
+ */
+static int grow_work(struct cache_file *f, uint64_t end)
 {
 	struct cache *c = f->c;
+	struct cache_entry *e = f->e;
+	int ret = 0;
 
 	pthread_mutex_lock(&c->lock);
-	if (f->e->work_id == f->work_id)
-		f->e->dirty = 1;
+	if (e->work_id == f->work_id && end > e->work_size) {
+		ret = cache_space_reserve(c, e, end - e->work_size);
+		if (ret == 0 && e->work_id == f->work_id &&
+		    end > e->work_size) {
+			cache_space_add(c, end - e->work_size);
+			e->work_size = end;
+		}
+	}
+	if (e->work_id == f->work_id)
+		e->dirty = 1;
 	pthread_mutex_unlock(&c->lock);
+	return ret;
 }
 
 int cache_write(struct cache_file *f, const char *buf, size_t size,
 		off_t off)
 {
 	ssize_t n;
+	int ret;
 
 	if (!f->work_id)
 		return -EBADF;
+	ret = grow_work(f, (uint64_t)off + size);
+	if (ret < 0)
+		return ret;
 	n = pwrite(f->fd, buf, size, off);
+	if (n < 0 && errno == ENOSPC) {
+		pthread_mutex_lock(&f->c->lock);
+		cache_space_evict(f->c, (uint64_t)size);
+		pthread_mutex_unlock(&f->c->lock);
+		n = pwrite(f->fd, buf, size, off);
+	}
 	if (n < 0)
 		return -errno;
-	mark_dirty(f);
 	return (int)n;
 }
 
 int cache_ftruncate(struct cache_file *f, off_t size)
 {
+	struct cache *c = f->c;
+	struct cache_entry *e = f->e;
+
 	if (!f->work_id)
 		return -EBADF;
 	if (ftruncate(f->fd, size) < 0)
 		return -errno;
-	mark_dirty(f);
+
+	pthread_mutex_lock(&c->lock);
+	if (e->work_id == f->work_id) {
+		cache_space_sub(c, e->work_size);
+		cache_space_add(c, (uint64_t)size);
+		e->work_size = (uint64_t)size;
+		e->dirty = 1;
+	}
+	pthread_mutex_unlock(&c->lock);
 	return 0;
 }
 
@@ -681,96 +771,243 @@ int cache_fsync(struct cache_file *f, int datasync)
 	return 0;
 }
 
-/*
- * The last writer closed: a changed file becomes the newest version and
- * is queued; an unchanged copy is dropped (or kept as a clean copy when it
- * was fetched from S3).
- */
-static void close_work(struct cache *c, struct cache_entry *e)
+/* Journal e's newest version as QUEUED. */
+static int journal_queued(struct cache *c, struct cache_entry *e)
 {
-	uint64_t old = e->file_id;
+	struct jnl_row r = {
+		.key = e->key,
+		.version = e->version,
+		.file_id = e->file_id,
+		.deleted = e->deleted,
+		.state = "QUEUED",
+	};
+
+	return jnl_put(c->jnl, &r);
+}
+
+/*
+ * The last writer closed: a changed file becomes the newest version, is
+ * journaled and queued after the settle delay; an unchanged copy is
+ * dropped (or kept as a clean copy when it was fetched from S3).
+ */
+static int close_work(struct cache *c, struct cache_entry *e)
+{
+	uint64_t old = e->file_id, old_size = e->file_size;
+	int ret;
 
 	if (!e->dirty) {
 		if (old) {
-			unlink_staging(c, e->work_id);
+			cache_unlink_staging(c, e->work_id, e->work_size);
 		} else {
 			e->file_id = e->work_id;
+			e->file_size = e->work_size;
+			c->clean += e->file_size;
 			e->state = CACHE_UPLOADED;
 		}
 		e->work_id = 0;
-		return;
+		return 0;
 	}
 
+	if (old && e->state == CACHE_UPLOADED)
+		c->clean -= old_size;
 	e->file_id = e->work_id;
+	e->file_size = e->work_size;
 	e->work_id = 0;
 	e->dirty = 0;
 	e->version++;
 	e->attempts = 0;
+	e->error[0] = '\0';
 	e->state = CACHE_QUEUED;
+	ret = journal_queued(c, e);
 	if (old && old != e->busy_file_id)
-		unlink_staging(c, old);
-	upq_push(c, e);
+		cache_unlink_staging(c, old, old_size);
+	upq_push_delayed(c, e, c->opts.upload_delay_ms);
+	return ret;
 }
 
 int cache_release(struct cache_file *f)
 {
 	struct cache *c = f->c;
 	struct cache_entry *e = f->e;
+	int ret = 0;
 
 	if (f->fd >= 0)
 		close(f->fd);
 
 	pthread_mutex_lock(&c->lock);
 	if (e && f->work_id && e->work_id == f->work_id && --e->writers == 0)
-		close_work(c, e);
+		ret = close_work(c, e);
 	if (e)
 		cache_entry_put(c, e);
 	pthread_mutex_unlock(&c->lock);
 
-	pthread_mutex_destroy(&f->ra_lock);
-	free(f->ra_buf);
-	free(f->key);
-	free(f);
-	return 0;
+	file_free(f);
+	return ret;
+}
+
+/* Remove e's local bytes; open handles keep their descriptors. */
+static void forget_local(struct cache *c, struct cache_entry *e)
+{
+	if (e->work_id)
+		cache_unlink_staging(c, e->work_id, e->work_size);
+	if (e->file_id && e->state == CACHE_UPLOADED)
+		c->clean -= e->file_size;
+	if (e->file_id && e->file_id != e->busy_file_id)
+		cache_unlink_staging(c, e->file_id, e->file_size);
+	e->work_id = 0;
+	e->writers = 0;
+	e->file_id = 0;
+	e->file_size = 0;
+}
+
+/* Make e an unlink of its key, journaled and queued. */
+static void make_tombstone(struct cache *c, struct cache_entry *e)
+{
+	e->deleted = 1;
+	e->version++;
+	e->attempts = 0;
+	e->state = CACHE_DELETING;
+	cache_entry_relive(c, e, 0);
+	journal_queued(c, e);
+	upq_push(c, e);
 }
 
 int cache_unlink(struct cache *c, const char *key, int remote_exists)
 {
 	struct cache_entry *e;
-	int was;
 
 	pthread_mutex_lock(&c->lock);
-	e = entry_find(c, key);
+	e = cache_entry_find(c, key);
 	if (!e && !remote_exists) {
 		pthread_mutex_unlock(&c->lock);
 		return -ENOENT;
 	}
 	if (!e)
-		e = entry_get(c, key);
-	was = entry_live(e);
+		e = cache_entry_get(c, key);
 	remote_exists |= e->remote || e->busy;
-
-	/* Open handles keep their descriptors; the names go now. */
-	if (e->work_id)
-		unlink_staging(c, e->work_id);
-	if (e->file_id && e->file_id != e->busy_file_id)
-		unlink_staging(c, e->file_id);
-	e->work_id = 0;
-	e->writers = 0;
-	e->file_id = 0;
-	e->deleted = 1;
-	e->version++;
-	e->attempts = 0;
-	e->state = CACHE_DELETING;
-	entry_relive(c, e, was);
+	forget_local(c, e);
 
 	/* Never in S3 and not on its way: cancelling the upload is enough. */
-	if (remote_exists)
-		upq_push(c, e);
-	else
+	if (remote_exists) {
+		make_tombstone(c, e);
+	} else {
+		e->deleted = 1;
+		jnl_delete(c->jnl, key);
 		cache_entry_drop(c, e);
+	}
 	pthread_mutex_unlock(&c->lock);
 	return 0;
+}
+
+/* Re-key entry e to the name to (the lock is held). */
+static void move_entry(struct cache *c, struct cache_entry *e, const char *to)
+{
+	tdelete(e, &c->table, cmp_entry);
+	e->in_table = 0;
+	cache_entry_relive(c, e, 0);
+	free(e->key);
+	e->key = xstrdup(to);
+	e->in_table = 1;
+	if (!tsearch(e, &c->table, cmp_entry))
+		abort();
+	cache_entry_relive(c, e, 0);
+}
+
+/*
+ * A file being replaced by a rename: its bytes go, and its S3 copy is
+ * overwritten by the moved file's upload, so no DELETE is needed.
+ */
+static int drop_target(struct cache *c, const char *to)
+{
+	struct cache_entry *t = cache_entry_find(c, to);
+	int remote;
+
+	if (!t)
+		return 0;
+	remote = t->remote || t->busy;
+	forget_local(c, t);
+	t->deleted = 1;
+	cache_entry_drop(c, t);
+	return remote;
+}
+
+int cache_rename(struct cache *c, const char *from, const char *to,
+		 int to_remote)
+{
+	struct cache_entry *e, *old;
+	int target_remote;
+
+	pthread_mutex_lock(&c->lock);
+	e = cache_entry_find(c, from);
+	if (!e || e->deleted || (!e->file_id && !e->work_id)) {
+		pthread_mutex_unlock(&c->lock);
+		return 1;
+	}
+
+	target_remote = drop_target(c, to);
+	jnl_rekey(c->jnl, from, to);
+	move_entry(c, e, to);
+	e->last_use = cache_now();
+
+	/* The old name may be in S3 already, or be on its way there. */
+	if (e->remote || e->busy) {
+		old = cache_entry_get(c, from);
+		old->remote = 1;
+		make_tombstone(c, old);
+	}
+	e->remote = target_remote || to_remote;
+
+	if (e->file_id) {
+		if (e->state == CACHE_UPLOADED)
+			c->clean -= e->file_size;
+		e->version++;
+		e->attempts = 0;
+		e->state = CACHE_QUEUED;
+		journal_queued(c, e);
+		upq_push_delayed(c, e, c->opts.upload_delay_ms);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+int cache_info(struct cache *c, const char *key, struct cache_info *info)
+{
+	struct cache_entry *e;
+	int ret = -ENODATA;
+
+	pthread_mutex_lock(&c->lock);
+	e = cache_entry_find(c, key);
+	if (e && !e->deleted) {
+		info->state = e->work_id ? CACHE_OPEN : e->state;
+		info->version = e->version;
+		snprintf(info->error, sizeof(info->error), "%s", e->error);
+		snprintf(info->etag, sizeof(info->etag), "%s", e->etag);
+		ret = 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+int cache_retry(struct cache *c, const char *key)
+{
+	struct cache_entry *e;
+	int ret = -ENODATA;
+
+	pthread_mutex_lock(&c->lock);
+	e = cache_entry_find(c, key);
+	if (e && (e->state == CACHE_FAILED || e->queued)) {
+		e->attempts = 0;
+		memset(&e->retry_at, 0, sizeof(e->retry_at));
+		if (e->state == CACHE_FAILED)
+			e->state = e->deleted ? CACHE_DELETING : CACHE_QUEUED;
+		upq_push(c, e);
+		pthread_cond_broadcast(&c->work_cv);
+		ret = 0;
+	} else if (e) {
+		ret = 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return ret;
 }
 
 static void count_visit(const void *node, VISIT which, void *closure)

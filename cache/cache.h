@@ -32,6 +32,9 @@ struct cache_opts {
 	int concurrency;	/* upload workers */
 	int retries;		/* attempts per upload before FAILED */
 	int drain_timeout;	/* seconds unmount waits for the queue */
+	int upload_delay_ms;	/* settle time before a closed file's PUT */
+	uint64_t cache_size;	/* bytes of staging files before eviction */
+	int failed_retry_s;	/* FAILED versions are tried again after this */
 };
 
 struct cache;
@@ -85,6 +88,26 @@ int cache_release(struct cache_file *f);
 
 /* Forget key locally and queue its DELETE in S3 (if remote_exists). */
 int cache_unlink(struct cache *c, const char *key, int remote_exists);
+
+/*
+ * Move a file with local data to a new key: its upload goes to the new
+ * name, and the old name is deleted in S3 if it may be there.  1 when the
+ * cache holds nothing for from (the caller must rename in S3).
+ */
+int cache_rename(struct cache *c, const char *from, const char *to,
+		 int to_remote);
+
+/* Where key stands, for the user (xattrs). 0, or -ENODATA if not local. */
+struct cache_info {
+	enum cache_state state;
+	char error[256];
+	char etag[80];
+	uint64_t version;
+};
+int cache_info(struct cache *c, const char *key, struct cache_info *info);
+
+/* Try a FAILED (or waiting) version again now. */
+int cache_retry(struct cache *c, const char *key);
 
 struct cache_counts {
 	unsigned queued;

@@ -1,10 +1,14 @@
 /*
- * cache_i.h - what cache.c and upq.c (the upload queue) share.
+ * cache_i.h - what the files of cache/ share: the entry table (cache.c),
+ * crash recovery (recover.c), space accounting and eviction (space.c), the
+ * upload queue (upq.c) and the journal (journal.c).
  *
  * Lock rules: one mutex, cache.lock, guards the entry table, every field
- * of every entry and the queue.  It is never held across a call to S3 or
- * across file I/O on staged bytes; workers copy what they need, drop the
- * lock, transfer, and take it again to record the outcome.
+ * of every entry, the queue, the space counters and the journal handle.
+ * It is never held across a call to S3 or across I/O on staged bytes;
+ * workers copy what they need, drop the lock, transfer, and take it again
+ * to record the outcome.  Journal commits happen under it, which keeps the
+ * journal's order the order of events.
  */
 #ifndef BLITFS_CACHE_I_H
 #define BLITFS_CACHE_I_H
@@ -14,21 +18,26 @@
 #include <time.h>
 
 #include "cache.h"
+#include "journal.h"
 
 struct cache_entry {
 	char *key;
-	unsigned refs;		/* table + open handles + the queue/worker */
+	unsigned refs;		/* table + open handles + the queue */
 	int in_table;
+	int counted;		/* counted in the directory counts */
 
 	uint64_t work_id;	/* staging file being written, 0 if none */
+	uint64_t work_size;	/* its size as far as writes have gone */
 	unsigned writers;	/* handles writing work_id */
 	int dirty;		/* work_id differs from the last version */
 
 	uint64_t file_id;	/* staging file of the newest closed version */
+	uint64_t file_size;
 	uint64_t version;	/* bumped by every close that changed it */
 	int deleted;		/* newest version is an unlink */
 	int remote;		/* some version may be in S3 */
 	enum cache_state state;
+	double last_use;	/* monotonic seconds; for eviction */
 
 	int queued;		/* on the upload queue */
 	int busy;		/* a worker is transferring it */
@@ -36,6 +45,7 @@ struct cache_entry {
 	unsigned attempts;	/* failed tries of the newest version */
 	struct timespec retry_at;	/* not before this (CLOCK_MONOTONIC) */
 	char error[256];	/* the last failure, for the user */
+	char etag[80];		/* what S3 answered for the newest upload */
 
 	struct cache_entry *qnext;
 };
@@ -43,15 +53,22 @@ struct cache_entry {
 struct cache {
 	pthread_mutex_t lock;
 	pthread_cond_t work_cv;		/* workers wait for jobs */
-	pthread_cond_t idle_cv;		/* unmount waits for the queue */
+	pthread_cond_t idle_cv;		/* unmount and openers wait here */
+	pthread_cond_t space_cv;	/* writers wait for room */
 	void *table;			/* tsearch tree of entries by key */
 	void *dirs;			/* tsearch tree of struct dir_count */
+	void *inflight;			/* keys being transferred right now */
 	struct cache_entry *qhead;
 	struct cache_entry *qtail;
 	unsigned nbusy;
 	int stopping;
 
+	uint64_t used;			/* bytes in staging files */
+	uint64_t clean;			/* of which clean copies */
+
 	struct s3_client *s3;
+	struct jnl *jnl;
+	int lock_fd;			/* holds the cache directory's flock */
 	char *dir;
 	char *staging;			/* dir/staging */
 	uint64_t next_id;
@@ -61,17 +78,35 @@ struct cache {
 	int nworkers;
 };
 
-/* Path of staging file id; buf holds PATH_MAX. */
+/* cache.c */
 void cache_staging_path(const struct cache *c, uint64_t id, char *buf,
 			size_t size);
-
+void cache_unlink_staging(struct cache *c, uint64_t id, uint64_t size);
+struct cache_entry *cache_entry_find(struct cache *c, const char *key);
+struct cache_entry *cache_entry_get(struct cache *c, const char *key);
 void cache_entry_put(struct cache *c, struct cache_entry *e);
 void cache_entry_drop(struct cache *c, struct cache_entry *e);
+void cache_entry_relive(struct cache *c, struct cache_entry *e, int was);
+int cache_entry_live(const struct cache_entry *e);
+double cache_now(void);
 
-/* Upload queue (upq.c); all with cache.lock held unless said otherwise. */
+/* recover.c: take the directory's lock, then requeue what the journal
+ * holds and remove staging files no version refers to. */
+int cache_lock_dir(struct cache *c, char *err, size_t errlen);
+int cache_recover(struct cache *c, char *err, size_t errlen);
+
+/* space.c */
+void cache_space_add(struct cache *c, uint64_t bytes);
+void cache_space_sub(struct cache *c, uint64_t bytes);
+int cache_space_reserve(struct cache *c, struct cache_entry *self,
+			uint64_t bytes);
+void cache_space_evict(struct cache *c, uint64_t want);
+
+/* upq.c: all with cache.lock held unless said otherwise. */
 void upq_push(struct cache *c, struct cache_entry *e);
+void upq_push_delayed(struct cache *c, struct cache_entry *e, long ms);
 int upq_start(struct cache *c);
-void upq_stop(struct cache *c);		/* lock not held */
-void upq_drain(struct cache *c, int seconds);	/* lock not held */
+void upq_stop(struct cache *c);			/* lock not held */
+unsigned upq_drain(struct cache *c, int seconds);	/* lock not held */
 
 #endif

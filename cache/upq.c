@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <search.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,6 @@
 
 #define BACKOFF_BASE_MS 200
 #define BACKOFF_CAP_MS 20000
-#define FAILED_RETRY_S 60	/* a FAILED version is tried again after this */
 
 static void now_plus_ms(struct timespec *ts, long ms)
 {
@@ -73,6 +73,23 @@ void upq_push(struct cache *c, struct cache_entry *e)
 	pthread_cond_signal(&c->work_cv);
 }
 
+void upq_push_delayed(struct cache *c, struct cache_entry *e, long ms)
+{
+	now_plus_ms(&e->retry_at, ms);
+	upq_push(c, e);
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Only one transfer per key at a time, whichever entry holds the key. */
+static int key_in_flight(struct cache *c, const char *key)
+{
+	return tfind(key, &c->inflight, cmp_key) != NULL;
+}
+
 /*
  * Take the first entry whose backoff has run out, or NULL; *pwake is the
  * earliest time another becomes ready.
@@ -88,8 +105,10 @@ static struct cache_entry *pop_ready(struct cache *c, struct timespec *pwake)
 	for (; *pp; prev = *pp, pp = &(*pp)->qnext) {
 		struct cache_entry *e = *pp;
 
-		if (e->busy || ts_before(&now, &e->retry_at)) {
-			if (!e->busy && ts_before(&e->retry_at, pwake))
+		if (e->busy || key_in_flight(c, e->key))
+			continue;
+		if (ts_before(&now, &e->retry_at)) {
+			if (ts_before(&e->retry_at, pwake))
 				*pwake = e->retry_at;
 			continue;
 		}
@@ -105,7 +124,8 @@ static struct cache_entry *pop_ready(struct cache *c, struct timespec *pwake)
 
 /* PUT one staged file. */
 static enum s3_status put_staged(struct cache *c, const char *key,
-				 uint64_t id, struct s3_error *err)
+				 uint64_t id, struct s3_object_info *info,
+				 struct s3_error *err)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -125,7 +145,7 @@ static enum s3_status put_staged(struct cache *c, const char *key,
 		return S3_LOCAL;
 	}
 	ret = s3_put_file(c->s3, key, fd, (uint64_t)st.st_size,
-			  s3_mime_type(key), NULL, err);
+			  s3_mime_type(key), info, err);
 	close(fd);
 	return ret;
 }
@@ -140,6 +160,7 @@ static void record_failure(struct cache *c, struct cache_entry *e,
 
 	snprintf(e->error, sizeof(e->error), "%ld %s: %s", err->http,
 		 err->code, err->message);
+	jnl_set_state(c->jnl, e->key, v, "FAILED", e->error, NULL);
 	if (e->version != v) {
 		upq_push(c, e);
 		return;
@@ -164,10 +185,9 @@ static void record_failure(struct cache *c, struct cache_entry *e,
 			"attempts, tried again in %d s",
 			s3_client_bucket(c->s3),
 			log_key(e->key, kb, sizeof(kb)), e->error, e->attempts,
-			FAILED_RETRY_S);
+			c->opts.failed_retry_s);
 		e->attempts = 0;
-		now_plus_ms(&e->retry_at, FAILED_RETRY_S * 1000L);
-		upq_push(c, e);
+		upq_push_delayed(c, e, c->opts.failed_retry_s * 1000L);
 	} else {
 		log_err("upq", "bucket=%s key=%s: %s; not retried, bytes kept",
 			s3_client_bucket(c->s3),
@@ -177,7 +197,7 @@ static void record_failure(struct cache *c, struct cache_entry *e,
 
 /* Record a transfer that S3 acknowledged. */
 static void record_success(struct cache *c, struct cache_entry *e,
-			   uint64_t v, int del)
+			   uint64_t v, int del, const char *etag)
 {
 	char kb[512];
 
@@ -190,20 +210,26 @@ static void record_success(struct cache *c, struct cache_entry *e,
 	log_debug("upq", "bucket=%s key=%s: %s", s3_client_bucket(c->s3),
 		  log_key(e->key, kb, sizeof(kb)), del ? "deleted" : "uploaded");
 	if (del) {
+		jnl_delete(c->jnl, e->key);
 		e->remote = 0;
 		if (!e->work_id)
 			cache_entry_drop(c, e);
 		return;
 	}
+	jnl_set_state(c->jnl, e->key, v, "UPLOADED", NULL, etag);
+	snprintf(e->etag, sizeof(e->etag), "%s", etag);
 	e->remote = 1;
 	e->state = CACHE_UPLOADED;
+	c->clean += e->file_size;
+	pthread_cond_broadcast(&c->space_cv);
 }
 
 /* Carry out the newest version of e; called and returns with the lock. */
 static void run_job(struct cache *c, struct cache_entry *e)
 {
-	uint64_t v = e->version, fid = e->file_id;
+	uint64_t v = e->version, fid = e->file_id, fsize = e->file_size;
 	int del = e->deleted;
+	struct s3_object_info info = { 0 };
 	struct s3_error err;
 	enum s3_status st;
 	char *key;
@@ -211,7 +237,7 @@ static void run_job(struct cache *c, struct cache_entry *e)
 	if (!e->in_table || (!del && !fid))
 		return;
 	key = strdup(e->key);
-	if (!key)
+	if (!key || !tsearch(key, &c->inflight, cmp_key))
 		abort();
 	e->busy = 1;
 	e->busy_file_id = fid;
@@ -222,21 +248,18 @@ static void run_job(struct cache *c, struct cache_entry *e)
 	if (del)
 		st = s3_delete(c->s3, key, &err);
 	else
-		st = put_staged(c, key, fid, &err);
-	free(key);
+		st = put_staged(c, key, fid, &info, &err);
 
 	pthread_mutex_lock(&c->lock);
+	tdelete(key, &c->inflight, cmp_key);
+	free(key);
 	e->busy = 0;
 	c->nbusy--;
-	if (fid && fid != e->file_id && fid != e->work_id) {
-		char path[PATH_MAX];
-
-		cache_staging_path(c, fid, path, sizeof(path));
-		unlink(path);
-	}
+	if (fid && fid != e->file_id && fid != e->work_id)
+		cache_unlink_staging(c, fid, fsize);
 	e->busy_file_id = 0;
 	if (st == S3_OK)
-		record_success(c, e, v, del);
+		record_success(c, e, v, del, info.etag);
 	else
 		record_failure(c, e, v, st, &err);
 }
@@ -300,14 +323,14 @@ static int pending(struct cache *c)
 	return 0;
 }
 
-void upq_drain(struct cache *c, int seconds)
+unsigned upq_drain(struct cache *c, int seconds)
 {
 	struct timespec deadline;
 	unsigned left = 0;
 	struct cache_entry *e;
 
 	if (!c->nworkers)
-		return;
+		return 0;
 	now_plus_ms(&deadline, seconds * 1000L);
 	pthread_mutex_lock(&c->lock);
 	while (pending(c)) {
@@ -319,9 +342,7 @@ void upq_drain(struct cache *c, int seconds)
 		left++;
 	left += c->nbusy;
 	pthread_mutex_unlock(&c->lock);
-	if (left)
-		log_warn("upq", "unmount: %u uploads not finished after %d s",
-			 left, seconds);
+	return left;
 }
 
 void upq_stop(struct cache *c)
@@ -331,6 +352,7 @@ void upq_stop(struct cache *c)
 	pthread_mutex_lock(&c->lock);
 	c->stopping = 1;
 	pthread_cond_broadcast(&c->work_cv);
+	pthread_cond_broadcast(&c->space_cv);
 	pthread_mutex_unlock(&c->lock);
 	for (i = 0; i < c->nworkers; i++)
 		pthread_join(c->workers[i], NULL);

@@ -5,6 +5,7 @@
 #include <ini.h>
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 
 #include "fs-config.h"
 
-enum opt_type { OPT_STR, OPT_BOOL, OPT_UINT };
+enum opt_type { OPT_STR, OPT_BOOL, OPT_UINT, OPT_SIZE };
 
 struct opt {
 	const char *name;
@@ -47,6 +48,14 @@ static const struct opt opts[] = {
 	  "verify the server's TLS certificate (0 only for test servers)" },
 	{ "ca_file", OPT_STR, F(ca_file), NULL, 0, 0,
 	  "extra CA certificates (PEM) to trust" },
+	{ "upload_delay", OPT_UINT, F(upload_delay), "200", 0, 60000,
+	  "milliseconds a closed file settles before its upload starts, so "
+	  "a rename or unlink right after close costs no upload" },
+	{ "cache_size", OPT_SIZE, F(cache_size), "4G", 0, 0,
+	  "bytes of staging cache (K, M, G, T suffixes); past it clean "
+	  "copies are evicted and writers wait for uploads; 0: no limit" },
+	{ "failed_retry", OPT_UINT, F(failed_retry), "60", 1, 86400,
+	  "seconds before a FAILED upload is tried again" },
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -89,6 +98,33 @@ static int parse_bool(const char *v, int *out)
 	return -1;
 }
 
+/* A byte count with an optional K, M, G or T suffix (powers of 1024). */
+static int parse_size(const char *v, uint64_t *out, const char **preason)
+{
+	static const char units[] = "KMGT";
+	unsigned long long n;
+	const char *u;
+	char *end;
+
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || end == v || *v == '-') {
+		*preason = "not a size (examples: 0, 512M, 4G)";
+		return -1;
+	}
+	if (*end) {
+		u = strchr(units, *end & ~0x20);
+		if (!u || (end[1] && strcasecmp(end + 1, "B") &&
+			   strcasecmp(end + 1, "iB"))) {
+			*preason = "unknown unit (use K, M, G or T)";
+			return -1;
+		}
+		n <<= 10 * (u - units + 1);
+	}
+	*out = n;
+	return 0;
+}
+
 /* Store value into the field o describes. */
 static int apply(struct fs_config *cfg, const struct opt *o, const char *v,
 		 const char **preason)
@@ -112,6 +148,8 @@ static int apply(struct fs_config *cfg, const struct opt *o, const char *v,
 			return -1;
 		}
 		return 0;
+	case OPT_SIZE:
+		return parse_size(v, (uint64_t *)field, preason);
 	case OPT_UINT:
 		errno = 0;
 		n = strtol(v, &end, 10);

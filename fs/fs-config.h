@@ -6,6 +6,7 @@
 #define BLITFS_FS_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct fs_config {
 	/* From the command line. */
@@ -27,6 +28,9 @@ struct fs_config {
 	int timeout;
 	int tls_verify;
 	char *ca_file;
+	int upload_delay;	/* milliseconds */
+	uint64_t cache_size;	/* bytes, 0: no limit */
+	int failed_retry;	/* seconds */
 
 	/* Credentials: from the environment only, never from argv. */
 	char *access_key;

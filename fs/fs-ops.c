@@ -556,17 +556,149 @@ out:
 	return ret;
 }
 
+/* Is path a directory, here or in S3? */
+static int is_dir(struct fs_ctx *x, const char *path)
+{
+	struct stat st;
+
+	return do_getattr(x, path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 /*
- * Renames arrive with the work that makes them durable in S3 (copying
- * keys); until then a rename says EXDEV, and mv falls back to copy and
- * unlink, which the mount does handle.
+ * A file with local data is re-keyed in the cache: only its final name is
+ * uploaded.  Objects only in S3 and directories cannot be renamed yet; the
+ * answer EXDEV makes mv copy and unlink instead, which the mount handles.
  */
 static int op_rename(const char *from, const char *to, unsigned int flags)
 {
-	(void)from;
-	(void)to;
+	struct fs_ctx *x = ctx();
+	char *kf = fs_path_to_key(x->prefix, from);
+	char *kt = fs_path_to_key(x->prefix, to);
+	struct fs_attr_val v;
+	int ret, to_remote;
+
+	if (flags) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (is_dir(x, from) || is_dir(x, to)) {
+		ret = -EXDEV;
+		goto out;
+	}
+	to_remote = remote_lookup(x, kt, &v) == 0 && v.type == FS_ATTR_FILE;
+	ret = cache_rename(x->cache, kf, kt, to_remote);
+	if (ret == 1)
+		ret = -EXDEV;
+	forget(x, kf);
+	forget(x, kt);
+out:
+	free(kf);
+	free(kt);
+	return ret;
+}
+
+#define XATTR_PREFIX "user.blitfs."
+
+static const char *const xattr_names[] = {
+	XATTR_PREFIX "state", XATTR_PREFIX "error", XATTR_PREFIX "etag",
+};
+
+/* The value of one of blitfs's status attributes for key. */
+static int xattr_value(struct fs_ctx *x, const char *key, const char *name,
+		       char *out, size_t size)
+{
+	struct cache_info info;
+	struct fs_attr_val v;
+	struct s3_object_info oi;
+	struct s3_error err;
+
+	if (cache_info(x->cache, key, &info) == 0) {
+		if (strcmp(name, "state") == 0)
+			snprintf(out, size, "%s", cache_state_name(info.state));
+		else if (strcmp(name, "error") == 0)
+			snprintf(out, size, "%s", info.error);
+		else
+			snprintf(out, size, "%s", info.etag);
+		return 0;
+	}
+	if (remote_lookup(x, key, &v) < 0 || v.type != FS_ATTR_FILE)
+		return -ENODATA;
+	if (strcmp(name, "state") == 0)
+		snprintf(out, size, "REMOTE");
+	else if (strcmp(name, "error") == 0)
+		out[0] = '\0';
+	else if (s3_head(x->s3, key, &oi, &err) == S3_OK)
+		snprintf(out, size, "%s", oi.etag);
+	else
+		return -ENODATA;
+	return 0;
+}
+
+static int op_getxattr(const char *path, const char *name, char *value,
+		       size_t size)
+{
+	struct fs_ctx *x = ctx();
+	char buf[512];
+	char *key;
+	size_t len;
+	int ret;
+
+	if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) != 0)
+		return -ENODATA;
+	name += strlen(XATTR_PREFIX);
+	if (strcmp(name, "state") && strcmp(name, "error") &&
+	    strcmp(name, "etag"))
+		return -ENODATA;
+
+	key = fs_path_to_key(x->prefix, path);
+	ret = xattr_value(x, key, name, buf, sizeof(buf));
+	free(key);
+	if (ret < 0)
+		return ret;
+	len = strlen(buf);
+	if (size == 0)
+		return (int)len;
+	if (size < len)
+		return -ERANGE;
+	memcpy(value, buf, len);
+	return (int)len;
+}
+
+static int op_listxattr(const char *path, char *list, size_t size)
+{
+	size_t i, need = 0, o = 0;
+
+	(void)path;
+	for (i = 0; i < sizeof(xattr_names) / sizeof(xattr_names[0]); i++)
+		need += strlen(xattr_names[i]) + 1;
+	if (size == 0)
+		return (int)need;
+	if (size < need)
+		return -ERANGE;
+	for (i = 0; i < sizeof(xattr_names) / sizeof(xattr_names[0]); i++) {
+		memcpy(list + o, xattr_names[i], strlen(xattr_names[i]) + 1);
+		o += strlen(xattr_names[i]) + 1;
+	}
+	return (int)o;
+}
+
+/* user.blitfs.retry asks for a FAILED upload to be tried again now. */
+static int op_setxattr(const char *path, const char *name, const char *value,
+		       size_t size, int flags)
+{
+	struct fs_ctx *x = ctx();
+	char *key;
+	int ret;
+
+	(void)value;
+	(void)size;
 	(void)flags;
-	return -EXDEV;
+	if (strcmp(name, XATTR_PREFIX "retry") != 0)
+		return -ENOTSUP;
+	key = fs_path_to_key(x->prefix, path);
+	ret = cache_retry(x->cache, key);
+	free(key);
+	return ret == -ENODATA ? -ENOENT : ret;
 }
 
 /* Times, modes and owners are not stored yet; accept them so cp -p works. */
@@ -660,4 +792,7 @@ const struct fuse_operations fs_ops = {
 	.chmod = op_chmod,
 	.chown = op_chown,
 	.statfs = op_statfs,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.setxattr = op_setxattr,
 };

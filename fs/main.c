@@ -210,6 +210,9 @@ static struct cache *open_cache(const struct fs_config *cfg,
 		.concurrency = cfg->concurrency,
 		.retries = cfg->retries,
 		.drain_timeout = cfg->drain_timeout,
+		.upload_delay_ms = cfg->upload_delay,
+		.cache_size = cfg->cache_size,
+		.failed_retry_s = cfg->failed_retry,
 	};
 
 	return cache_new(&co, s3, err, ERRLEN);

@@ -1,0 +1,271 @@
+/*
+ * journal.c - the SQLite journal of closed versions.
+ *
+ * WAL mode with synchronous=NORMAL: a commit reaches the operating system
+ * before the close returns, so it survives a crash of the process; with
+ * "durable" set (fsync semantics) commits also reach the disk.  Statements
+ * are prepared once and reused.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "journal.h"
+#include "log.h"
+
+enum stmt_id {
+	ST_PUT,
+	ST_STATE,
+	ST_UPLOAD_ID,
+	ST_DELETE,
+	ST_REKEY_DROP,
+	ST_REKEY,
+	ST_SCAN,
+	ST_PRUNE,
+	ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_PUT] = "INSERT OR REPLACE INTO versions (key, version, file_id, "
+		   "deleted, state, error, upload_id, etag, updated) "
+		   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, julianday('now'))",
+	[ST_STATE] = "UPDATE versions SET state = ?3, error = ?4, "
+		     "etag = coalesce(?5, etag), updated = julianday('now') "
+		     "WHERE key = ?1 AND version = ?2",
+	[ST_UPLOAD_ID] = "UPDATE versions SET upload_id = ?3 "
+			 "WHERE key = ?1 AND version = ?2",
+	[ST_DELETE] = "DELETE FROM versions WHERE key = ?1",
+	[ST_REKEY_DROP] = "DELETE FROM versions WHERE key = ?2",
+	[ST_REKEY] = "UPDATE versions SET key = ?2 WHERE key = ?1",
+	[ST_SCAN] = "SELECT key, version, file_id, deleted, state, error, "
+		    "upload_id, etag FROM versions",
+	[ST_PRUNE] = "DELETE FROM versions WHERE state IN "
+		     "('UPLOADED', 'VISIBLE', 'UNCONFIRMED')",
+};
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS versions ("
+	" key TEXT PRIMARY KEY NOT NULL,"
+	" version INTEGER NOT NULL,"
+	" file_id INTEGER NOT NULL,"
+	" deleted INTEGER NOT NULL,"
+	" state TEXT NOT NULL,"
+	" error TEXT,"
+	" upload_id TEXT,"
+	" etag TEXT,"
+	" updated REAL NOT NULL)";
+
+struct jnl {
+	sqlite3 *db;
+	sqlite3_stmt *st[ST_COUNT];
+};
+
+static int fail(struct jnl *j, const char *what)
+{
+	log_err("journal", "%s: %s", what, sqlite3_errmsg(j->db));
+	return -EIO;
+}
+
+/* Run one prepared statement to completion and reset it. */
+static int step(struct jnl *j, enum stmt_id id)
+{
+	sqlite3_stmt *s = j->st[id];
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_DONE)
+		return fail(j, stmt_sql[id]);
+	return 0;
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+static int setup(struct jnl *j, int durable, char *err, size_t errlen)
+{
+	char *msg = NULL;
+	char pragmas[sizeof(schema) + 128];
+	int i;
+
+	snprintf(pragmas, sizeof(pragmas),
+		 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; "
+		 "PRAGMA busy_timeout=5000; %s;",
+		 durable ? "FULL" : "NORMAL", schema);
+	if (sqlite3_exec(j->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "journal: %s", msg ? msg : "?");
+		sqlite3_free(msg);
+		return -1;
+	}
+	for (i = 0; i < ST_COUNT; i++) {
+		if (sqlite3_prepare_v3(j->db, stmt_sql[i], -1,
+				       SQLITE_PREPARE_PERSISTENT, &j->st[i],
+				       NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "journal: %s",
+				 sqlite3_errmsg(j->db));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+struct jnl *jnl_open(const char *dir, int durable, char *err, size_t errlen)
+{
+	struct jnl *j = calloc(1, sizeof(*j));
+	char path[PATH_MAX];
+	int fd;
+
+	if (!j)
+		abort();
+	snprintf(path, sizeof(path), "%s/journal.db", dir);
+
+	/* SQLite gives its -wal and -shm files the database's mode. */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+	if (sqlite3_open_v2(path, &j->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				    SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "journal %s: %s", path,
+			 j->db ? sqlite3_errmsg(j->db) : "out of memory");
+		goto fail;
+	}
+	if (setup(j, durable, err, errlen) < 0)
+		goto fail;
+	return j;
+
+fail:
+	jnl_close(j);
+	return NULL;
+}
+
+void jnl_close(struct jnl *j)
+{
+	int i;
+
+	if (!j)
+		return;
+	for (i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(j->st[i]);
+	sqlite3_close(j->db);
+	free(j);
+}
+
+int jnl_put(struct jnl *j, const struct jnl_row *r)
+{
+	sqlite3_stmt *s = j->st[ST_PUT];
+
+	bind_text(s, 1, r->key);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)r->version);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)r->file_id);
+	sqlite3_bind_int(s, 4, r->deleted);
+	bind_text(s, 5, r->state);
+	bind_text(s, 6, r->error);
+	bind_text(s, 7, r->upload_id);
+	bind_text(s, 8, r->etag);
+	return step(j, ST_PUT);
+}
+
+int jnl_set_state(struct jnl *j, const char *key, uint64_t version,
+		  const char *state, const char *error, const char *etag)
+{
+	sqlite3_stmt *s = j->st[ST_STATE];
+
+	bind_text(s, 1, key);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)version);
+	bind_text(s, 3, state);
+	bind_text(s, 4, error);
+	bind_text(s, 5, etag);
+	return step(j, ST_STATE);
+}
+
+int jnl_set_upload_id(struct jnl *j, const char *key, uint64_t version,
+		      const char *upload_id)
+{
+	sqlite3_stmt *s = j->st[ST_UPLOAD_ID];
+
+	bind_text(s, 1, key);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)version);
+	bind_text(s, 3, upload_id);
+	return step(j, ST_UPLOAD_ID);
+}
+
+int jnl_delete(struct jnl *j, const char *key)
+{
+	bind_text(j->st[ST_DELETE], 1, key);
+	return step(j, ST_DELETE);
+}
+
+int jnl_rekey(struct jnl *j, const char *from, const char *to)
+{
+	int ret;
+
+	if (sqlite3_exec(j->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return fail(j, "begin");
+	bind_text(j->st[ST_REKEY_DROP], 2, to);
+	ret = step(j, ST_REKEY_DROP);
+	if (ret == 0) {
+		bind_text(j->st[ST_REKEY], 1, from);
+		bind_text(j->st[ST_REKEY], 2, to);
+		ret = step(j, ST_REKEY);
+	}
+	if (sqlite3_exec(j->db, ret ? "ROLLBACK" : "COMMIT", NULL, NULL,
+			 NULL) != SQLITE_OK)
+		return fail(j, "commit");
+	return ret;
+}
+
+static const char *col_text(sqlite3_stmt *s, int i)
+{
+	return (const char *)sqlite3_column_text(s, i);
+}
+
+int jnl_scan(struct jnl *j, jnl_scan_fn fn, void *arg)
+{
+	sqlite3_stmt *s = j->st[ST_SCAN];
+	struct jnl_row r;
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		r.key = col_text(s, 0);
+		r.version = (uint64_t)sqlite3_column_int64(s, 1);
+		r.file_id = (uint64_t)sqlite3_column_int64(s, 2);
+		r.deleted = sqlite3_column_int(s, 3);
+		r.state = col_text(s, 4);
+		r.error = col_text(s, 5);
+		r.upload_id = col_text(s, 6);
+		r.etag = col_text(s, 7);
+		if (r.key && r.state)
+			fn(arg, &r);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return fail(j, "scan");
+	return 0;
+}
+
+int jnl_prune_done(struct jnl *j)
+{
+	return step(j, ST_PRUNE);
+}
+
+int jnl_sync(struct jnl *j)
+{
+	int log = 0, ckpt = 0;
+
+	if (sqlite3_wal_checkpoint_v2(j->db, NULL, SQLITE_CHECKPOINT_FULL,
+				      &log, &ckpt) != SQLITE_OK)
+		return fail(j, "checkpoint");
+	return 0;
+}
