@@ -93,8 +93,8 @@ void cache_staging_path(const struct cache *c, uint64_t id, char *buf,
 const char *cache_state_name(enum cache_state st)
 {
 	static const char *const names[] = {
-		"OPEN", "QUEUED", "UPLOADING", "UPLOADED", "FAILED",
-		"DELETING",
+		"OPEN", "QUEUED", "UPLOADING", "UPLOADED", "VISIBLE",
+		"UNCONFIRMED", "FAILED", "DELETING",
 	};
 
 	if ((unsigned)st >= sizeof(names) / sizeof(names[0]))
@@ -608,6 +608,8 @@ int cache_open(struct cache *c, const char *key, int flags,
 		e->last_use = cache_now();
 	if (e && writing && remote_exists)
 		e->remote = 1;
+	if (e && !writing)
+		cache_read_barrier(c, e);
 
 	f = file_new(c, e, key);
 	f->remote_size = remote_size;
@@ -625,6 +627,52 @@ int cache_open(struct cache *c, const char *key, int flags,
 	}
 	*pf = f;
 	return 0;
+}
+
+/* A reader of this version must wait for S3 to show it. */
+static int must_wait(const struct cache_entry *e)
+{
+	if (e->work_id || e->deleted || !e->file_id || !e->in_table)
+		return 0;
+	return e->state == CACHE_QUEUED || e->state == CACHE_UPLOADING ||
+	       e->state == CACHE_UPLOADED;
+}
+
+/*
+ * The read barrier: a reader of a just-closed file waits until S3 shows
+ * that version (VISIBLE), the probe gives up (UNCONFIRMED), the upload
+ * fails, or read_wait passes; then the local bytes are served, which are
+ * the right ones in every case.  A file open for writing is never waited
+ * on.  Waiting readers move their file to the front of the queue.
+ */
+void cache_read_barrier(struct cache *c, struct cache_entry *e)
+{
+	struct timespec deadline;
+	long ms = c->opts.read_wait_ms;
+
+	if (ms <= 0 || !must_wait(e))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += ms / 1000;
+	deadline.tv_nsec += (ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+
+	e->refs++;
+	e->waiters++;
+	if (e->queued && e->state == CACHE_QUEUED) {
+		memset(&e->retry_at, 0, sizeof(e->retry_at));
+		pthread_cond_signal(&c->work_cv);
+	}
+	while (must_wait(e) && !c->stopping) {
+		if (pthread_cond_timedwait(&c->idle_cv, &c->lock, &deadline) ==
+		    ETIMEDOUT)
+			break;
+	}
+	e->waiters--;
+	cache_entry_put(c, e);
 }
 
 /* Serve a read of an object only in S3 from a read-ahead window. */
@@ -802,13 +850,13 @@ static int close_work(struct cache *c, struct cache_entry *e)
 			e->file_id = e->work_id;
 			e->file_size = e->work_size;
 			c->clean += e->file_size;
-			e->state = CACHE_UPLOADED;
+			e->state = CACHE_VISIBLE;
 		}
 		e->work_id = 0;
 		return 0;
 	}
 
-	if (old && e->state == CACHE_UPLOADED)
+	if (old && cache_state_clean(e->state))
 		c->clean -= old_size;
 	e->file_id = e->work_id;
 	e->file_size = e->work_size;
@@ -850,7 +898,7 @@ static void forget_local(struct cache *c, struct cache_entry *e)
 {
 	if (e->work_id)
 		cache_unlink_staging(c, e->work_id, e->work_size);
-	if (e->file_id && e->state == CACHE_UPLOADED)
+	if (e->file_id && cache_state_clean(e->state))
 		c->clean -= e->file_size;
 	if (e->file_id && e->file_id != e->busy_file_id)
 		cache_unlink_staging(c, e->file_id, e->file_size);
@@ -958,7 +1006,7 @@ int cache_rename(struct cache *c, const char *from, const char *to,
 	e->remote = target_remote || to_remote;
 
 	if (e->file_id) {
-		if (e->state == CACHE_UPLOADED)
+		if (cache_state_clean(e->state))
 			c->clean -= e->file_size;
 		e->version++;
 		e->attempts = 0;
@@ -982,6 +1030,7 @@ int cache_info(struct cache *c, const char *key, struct cache_info *info)
 		info->version = e->version;
 		snprintf(info->error, sizeof(info->error), "%s", e->error);
 		snprintf(info->etag, sizeof(info->etag), "%s", e->etag);
+		info->visible_ms = e->visible_ms;
 		ret = 0;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -1021,6 +1070,7 @@ static void count_visit(const void *node, VISIT which, void *closure)
 	case CACHE_QUEUED:
 	case CACHE_DELETING:
 		n->queued++;
+		n->queued_bytes += e->file_size;
 		break;
 	case CACHE_UPLOADING:
 		n->uploading++;
@@ -1029,7 +1079,13 @@ static void count_visit(const void *node, VISIT which, void *closure)
 		n->failed++;
 		break;
 	case CACHE_UPLOADED:
-		n->uploaded++;
+		n->probing++;
+		break;
+	case CACHE_VISIBLE:
+		n->visible++;
+		break;
+	case CACHE_UNCONFIRMED:
+		n->unconfirmed++;
 		break;
 	case CACHE_OPEN:
 		break;

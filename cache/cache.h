@@ -22,7 +22,9 @@ enum cache_state {
 	CACHE_OPEN,		/* being written */
 	CACHE_QUEUED,		/* closed, waiting for a worker */
 	CACHE_UPLOADING,
-	CACHE_UPLOADED,		/* S3 acknowledged it */
+	CACHE_UPLOADED,		/* S3 acknowledged it; probing visibility */
+	CACHE_VISIBLE,		/* a HEAD showed the uploaded ETag */
+	CACHE_UNCONFIRMED,	/* the visibility wait ran out */
 	CACHE_FAILED,		/* kept locally; tried again later */
 	CACHE_DELETING,		/* unlinked; the DELETE is queued */
 };
@@ -35,6 +37,9 @@ struct cache_opts {
 	int upload_delay_ms;	/* settle time before a closed file's PUT */
 	uint64_t cache_size;	/* bytes of staging files before eviction */
 	int failed_retry_s;	/* FAILED versions are tried again after this */
+	int visibility_poll_ms;	/* between HEADs after an upload */
+	int visibility_timeout_ms;	/* after it: UNCONFIRMED */
+	int read_wait_ms;	/* longest a reader waits for visibility */
 };
 
 struct cache;
@@ -103,6 +108,7 @@ struct cache_info {
 	char error[256];
 	char etag[80];
 	uint64_t version;
+	long visible_ms;	/* upload end to VISIBLE, -1 if not yet */
 };
 int cache_info(struct cache *c, const char *key, struct cache_info *info);
 
@@ -112,8 +118,11 @@ int cache_retry(struct cache *c, const char *key);
 struct cache_counts {
 	unsigned queued;
 	unsigned uploading;
+	unsigned probing;	/* uploaded, visibility not seen yet */
+	unsigned visible;
+	unsigned unconfirmed;
 	unsigned failed;
-	unsigned uploaded;
+	uint64_t queued_bytes;
 };
 void cache_counts(struct cache *c, struct cache_counts *n);
 

@@ -47,13 +47,18 @@ struct cache_entry {
 	char error[256];	/* the last failure, for the user */
 	char etag[80];		/* what S3 answered for the newest upload */
 
+	uint64_t uploaded_version;	/* whose PUT S3 acknowledged */
+	double upload_end;	/* when, in monotonic seconds */
+	long visible_ms;	/* upload end to VISIBLE, -1 if not yet */
+	unsigned waiters;	/* readers waiting for visibility */
+
 	struct cache_entry *qnext;
 };
 
 struct cache {
 	pthread_mutex_t lock;
 	pthread_cond_t work_cv;		/* workers wait for jobs */
-	pthread_cond_t idle_cv;		/* unmount and openers wait here */
+	pthread_cond_t idle_cv;		/* unmount and readers wait here */
 	pthread_cond_t space_cv;	/* writers wait for room */
 	void *table;			/* tsearch tree of entries by key */
 	void *dirs;			/* tsearch tree of struct dir_count */
@@ -78,6 +83,13 @@ struct cache {
 	int nworkers;
 };
 
+/* S3 holds the bytes of a version in this state: a clean copy. */
+static inline int cache_state_clean(enum cache_state st)
+{
+	return st == CACHE_UPLOADED || st == CACHE_VISIBLE ||
+	       st == CACHE_UNCONFIRMED;
+}
+
 /* cache.c */
 void cache_staging_path(const struct cache *c, uint64_t id, char *buf,
 			size_t size);
@@ -101,6 +113,9 @@ void cache_space_sub(struct cache *c, uint64_t bytes);
 int cache_space_reserve(struct cache *c, struct cache_entry *self,
 			uint64_t bytes);
 void cache_space_evict(struct cache *c, uint64_t want);
+
+/* Wait (lock held) until a reader may have e's bytes; see cache.c. */
+void cache_read_barrier(struct cache *c, struct cache_entry *e);
 
 /* upq.c: all with cache.lock held unless said otherwise. */
 void upq_push(struct cache *c, struct cache_entry *e);

@@ -29,8 +29,9 @@ void cache_space_sub(struct cache *c, uint64_t bytes)
 /* A clean copy that nothing uses and S3 has: it may go. */
 static int evictable(const struct cache_entry *e)
 {
-	return e->in_table && e->state == CACHE_UPLOADED && e->file_id &&
-	       !e->work_id && !e->busy && !e->queued && !e->deleted;
+	return e->in_table && e->file_id && !e->work_id && !e->busy &&
+	       !e->queued && !e->deleted && !e->waiters &&
+	       (e->state == CACHE_VISIBLE || e->state == CACHE_UNCONFIRMED);
 }
 
 struct victims {

@@ -26,6 +26,7 @@
 
 #define BACKOFF_BASE_MS 200
 #define BACKOFF_CAP_MS 20000
+#define LATE_PROBE_MS 300000	/* UNCONFIRMED versions are probed this long */
 
 static void now_plus_ms(struct timespec *ts, long ms)
 {
@@ -90,36 +91,59 @@ static int key_in_flight(struct cache *c, const char *key)
 	return tfind(key, &c->inflight, cmp_key) != NULL;
 }
 
+/* Ready to run: not in flight and its wait (backoff, settle) is over. */
+static int ready(struct cache *c, const struct cache_entry *e,
+		 const struct timespec *now, struct timespec *pwake)
+{
+	if (e->busy || key_in_flight(c, e->key))
+		return 0;
+	if (ts_before(now, &e->retry_at)) {
+		if (ts_before(&e->retry_at, pwake))
+			*pwake = e->retry_at;
+		return 0;
+	}
+	return 1;
+}
+
+/* Unlink e from the queue; prev is the entry before it, or NULL. */
+static void unqueue(struct cache *c, struct cache_entry *e,
+		    struct cache_entry *prev)
+{
+	if (prev)
+		prev->qnext = e->qnext;
+	else
+		c->qhead = e->qnext;
+	if (c->qtail == e)
+		c->qtail = prev;
+	e->qnext = NULL;
+	e->queued = 0;
+}
+
 /*
- * Take the first entry whose backoff has run out, or NULL; *pwake is the
- * earliest time another becomes ready.
+ * Take the first ready entry that a reader waits on, else the first ready
+ * one, or NULL; *pwake is the earliest time another becomes ready.
  */
 static struct cache_entry *pop_ready(struct cache *c, struct timespec *pwake)
 {
-	struct cache_entry **pp = &c->qhead;
-	struct cache_entry *prev = NULL;
+	struct cache_entry *e, *prev = NULL;
+	struct cache_entry *pick = NULL, *pick_prev = NULL;
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	now_plus_ms(pwake, 1000);
-	for (; *pp; prev = *pp, pp = &(*pp)->qnext) {
-		struct cache_entry *e = *pp;
-
-		if (e->busy || key_in_flight(c, e->key))
+	for (e = c->qhead; e; prev = e, e = e->qnext) {
+		if (!ready(c, e, &now, pwake))
 			continue;
-		if (ts_before(&now, &e->retry_at)) {
-			if (ts_before(&e->retry_at, pwake))
-				*pwake = e->retry_at;
-			continue;
+		if (!pick || (e->waiters && !pick->waiters)) {
+			pick = e;
+			pick_prev = prev;
 		}
-		*pp = e->qnext;
-		if (c->qtail == e)
-			c->qtail = prev;
-		e->qnext = NULL;
-		e->queued = 0;
-		return e;
+		if (pick->waiters)
+			break;
 	}
-	return NULL;
+	if (pick)
+		unqueue(c, pick, pick_prev);
+	return pick;
 }
 
 /* PUT one staged file. */
@@ -220,8 +244,82 @@ static void record_success(struct cache *c, struct cache_entry *e,
 	snprintf(e->etag, sizeof(e->etag), "%s", etag);
 	e->remote = 1;
 	e->state = CACHE_UPLOADED;
+	e->uploaded_version = v;
+	e->upload_end = cache_now();
+	e->visible_ms = -1;
 	c->clean += e->file_size;
 	pthread_cond_broadcast(&c->space_cv);
+
+	/* The first visibility probe goes at once. */
+	upq_push(c, e);
+}
+
+/* Record that S3 shows the uploaded version. */
+static void set_visible(struct cache *c, struct cache_entry *e, uint64_t v)
+{
+	char kb[512];
+
+	e->visible_ms = (long)((cache_now() - e->upload_end) * 1000);
+	e->state = CACHE_VISIBLE;
+	jnl_set_state(c->jnl, e->key, v, "VISIBLE", NULL, NULL);
+	log_debug("upq", "bucket=%s key=%s: visible after %ld ms",
+		  s3_client_bucket(c->s3), log_key(e->key, kb, sizeof(kb)),
+		  e->visible_ms);
+}
+
+/* Not visible yet: schedule the next probe, or give the wait up. */
+static void probe_again(struct cache *c, struct cache_entry *e, uint64_t v)
+{
+	long waited = (long)((cache_now() - e->upload_end) * 1000);
+	long left = c->opts.visibility_timeout_ms - waited;
+	long next = c->opts.visibility_poll_ms;
+	char kb[512];
+
+	if (left <= 0 && e->state == CACHE_UPLOADED) {
+		e->state = CACHE_UNCONFIRMED;
+		jnl_set_state(c->jnl, e->key, v, "UNCONFIRMED", NULL, NULL);
+		log_info("upq", "bucket=%s key=%s: not visible %ld ms after "
+			 "upload; UNCONFIRMED, still probing",
+			 s3_client_bucket(c->s3),
+			 log_key(e->key, kb, sizeof(kb)), waited);
+	}
+	if (waited >= LATE_PROBE_MS)
+		return;
+	if (left > 0 && left < next)
+		next = left;
+	upq_push_delayed(c, e, next);
+}
+
+/* HEAD the key until the uploaded ETag shows; lock held on entry/exit. */
+static void run_probe(struct cache *c, struct cache_entry *e)
+{
+	uint64_t v = e->version;
+	struct s3_object_info info;
+	struct s3_error err;
+	enum s3_status st;
+	char etag[sizeof(e->etag)];
+	char *key = strdup(e->key);
+
+	if (!key)
+		abort();
+	memcpy(etag, e->etag, sizeof(etag));
+	e->busy = 1;
+	pthread_mutex_unlock(&c->lock);
+	st = s3_head(c->s3, key, &info, &err);
+	free(key);
+	pthread_mutex_lock(&c->lock);
+	e->busy = 0;
+
+	if (e->version != v || e->deleted) {
+		upq_push(c, e);
+		return;
+	}
+	if (st == S3_OK && strcmp(info.etag, etag) == 0)
+		set_visible(c, e, v);
+	else if (st == S3_OK || st == S3_NOT_FOUND || st == S3_TRANSIENT)
+		probe_again(c, e, v);
+	else if (e->state == CACHE_UPLOADED)
+		e->state = CACHE_UNCONFIRMED;
 }
 
 /* Carry out the newest version of e; called and returns with the lock. */
@@ -236,6 +334,11 @@ static void run_job(struct cache *c, struct cache_entry *e)
 
 	if (!e->in_table || (!del && !fid))
 		return;
+	if (!del && e->uploaded_version == v &&
+	    (e->state == CACHE_UPLOADED || e->state == CACHE_UNCONFIRMED)) {
+		run_probe(c, e);
+		return;
+	}
 	key = strdup(e->key);
 	if (!key || !tsearch(key, &c->inflight, cmp_key))
 		abort();
@@ -318,7 +421,8 @@ static int pending(struct cache *c)
 	if (c->nbusy)
 		return 1;
 	for (e = c->qhead; e; e = e->qnext)
-		if (e->state != CACHE_FAILED)
+		if (e->state == CACHE_QUEUED || e->state == CACHE_UPLOADING ||
+		    e->state == CACHE_DELETING)
 			return 1;
 	return 0;
 }
@@ -339,7 +443,8 @@ unsigned upq_drain(struct cache *c, int seconds)
 			break;
 	}
 	for (e = c->qhead; e; e = e->qnext)
-		left++;
+		if (!cache_state_clean(e->state))
+			left++;
 	left += c->nbusy;
 	pthread_mutex_unlock(&c->lock);
 	return left;

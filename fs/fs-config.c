@@ -14,7 +14,7 @@
 
 #include "fs-config.h"
 
-enum opt_type { OPT_STR, OPT_BOOL, OPT_UINT, OPT_SIZE };
+enum opt_type { OPT_STR, OPT_BOOL, OPT_UINT, OPT_SIZE, OPT_SECONDS };
 
 struct opt {
 	const char *name;
@@ -56,6 +56,13 @@ static const struct opt opts[] = {
 	  "copies are evicted and writers wait for uploads; 0: no limit" },
 	{ "failed_retry", OPT_UINT, F(failed_retry), "60", 1, 86400,
 	  "seconds before a FAILED upload is tried again" },
+	{ "visibility_poll", OPT_SECONDS, F(visibility_poll_ms), "2", 0, 3600,
+	  "seconds between HEADs that wait for an upload to show in S3" },
+	{ "visibility_timeout", OPT_SECONDS, F(visibility_timeout_ms), "10", 0,
+	  86400, "seconds after an upload before it is UNCONFIRMED" },
+	{ "read_wait", OPT_SECONDS, F(read_wait_ms), "10", 0, 3600,
+	  "seconds a reader of a just-written file waits for S3 to show "
+	  "it (0: off)" },
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -125,6 +132,23 @@ static int parse_size(const char *v, uint64_t *out, const char **preason)
 	return 0;
 }
 
+/* Seconds, fractions allowed ("0.5"), stored as milliseconds. */
+static int parse_seconds(const char *v, const struct opt *o, int *ms,
+			 const char **preason)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(v, &end);
+	if (errno || end == v || *end || d < o->min || d > o->max) {
+		*preason = "out of range or not a number of seconds";
+		return -1;
+	}
+	*ms = (int)(d * 1000 + 0.5);
+	return 0;
+}
+
 /* Store value into the field o describes. */
 static int apply(struct fs_config *cfg, const struct opt *o, const char *v,
 		 const char **preason)
@@ -150,6 +174,8 @@ static int apply(struct fs_config *cfg, const struct opt *o, const char *v,
 		return 0;
 	case OPT_SIZE:
 		return parse_size(v, (uint64_t *)field, preason);
+	case OPT_SECONDS:
+		return parse_seconds(v, o, (int *)field, preason);
 	case OPT_UINT:
 		errno = 0;
 		n = strtol(v, &end, 10);

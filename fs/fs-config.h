@@ -31,6 +31,9 @@ struct fs_config {
 	int upload_delay;	/* milliseconds */
 	uint64_t cache_size;	/* bytes, 0: no limit */
 	int failed_retry;	/* seconds */
+	int visibility_poll_ms;
+	int visibility_timeout_ms;
+	int read_wait_ms;
 
 	/* Credentials: from the environment only, never from argv. */
 	char *access_key;

@@ -213,6 +213,9 @@ static struct cache *open_cache(const struct fs_config *cfg,
 		.upload_delay_ms = cfg->upload_delay,
 		.cache_size = cfg->cache_size,
 		.failed_retry_s = cfg->failed_retry,
+		.visibility_poll_ms = cfg->visibility_poll_ms,
+		.visibility_timeout_ms = cfg->visibility_timeout_ms,
+		.read_wait_ms = cfg->read_wait_ms,
 	};
 
 	return cache_new(&co, s3, err, ERRLEN);
@@ -252,7 +255,8 @@ static int run_fuse(struct fs_ctx *x, const char *argv0, struct cmdline *cl)
 		 x->cfg->endpoint);
 	lc = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(lc, 0);
-	fuse_loop_cfg_set_max_threads(lc, 16);
+	/* Readers may wait for visibility: each needs a thread meanwhile. */
+	fuse_loop_cfg_set_max_threads(lc, 256);
 	ret = fuse_loop_mt(f, lc) ? 1 : 0;
 	fuse_loop_cfg_destroy(lc);
 	fuse_remove_signal_handlers(fuse_get_session(f));
