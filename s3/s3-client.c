@@ -1,12 +1,17 @@
 /*
- * s3-client.c - S3 requests over libcurl.
+ * s3-client.c - S3 requests over libcurl: the transfer engine.
  *
- * Each request is built, signed with Signature V4, performed on the calling
- * thread's own curl handle (kept for keep-alive) and classified through
- * s3_error_from_response.  Query parameters live in one array that both the
- * URL and the signature are made from, so the two cannot disagree.  Bodies
- * go straight to the caller's buffer or file; error bodies never do, they
- * are kept (bounded) for their <Code>.  No secret ever reaches err.
+ * Each request waits for a slot of the bucket's rate limiter, is built,
+ * signed with Signature V4, performed on the calling thread's own curl
+ * handle (kept for keep-alive) and classified through
+ * s3_error_from_response.  Transient failures are sent again after a
+ * capped, fully jittered exponential backoff, for a bounded number of
+ * attempts; redirects teach the client the bucket's region (or endpoint)
+ * and are re-signed and re-sent without counting as failures.  Query
+ * parameters live in one array that both the URL and the signature are
+ * made from, so the two cannot disagree.  Bodies go straight to the
+ * caller's buffer or file; error bodies never do, they are kept (bounded)
+ * for their <Code>.  No secret ever reaches err or a log line.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -23,6 +28,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "log.h"
 #include "s3_i.h"
 
 #ifndef BLITFS_VERSION
@@ -34,10 +40,36 @@
 #define DEFAULT_TIMEOUT 30L	/* seconds without progress */
 #define ERROR_BODY_MAX (64 * 1024)
 #define LIST_BODY_MAX (32 * 1024 * 1024)
-#define HASH_CHUNK (64 * 1024)
 #define MAX_PARAMS 6
 #define MAX_HEADERS 8
 #define DEFAULT_CONTENT_TYPE "application/octet-stream"
+
+#define DEFAULT_WRITE_RATE 10.0	/* S3 throttles a bucket past about this */
+#define DEFAULT_READ_RATE 100.0
+/*
+ * Small bursts: a server that counts requests per second at arrival sees
+ * no more than the rate from evenly spaced slots, and a burst only adds to
+ * that after a pause.
+ */
+#define WRITE_BURST 2.0
+#define READ_BURST 10.0
+#define DEFAULT_CONCURRENCY 8
+#define DEFAULT_RETRIES 5
+#define MIB (1024ULL * 1024)
+#define DEFAULT_MP_THRESHOLD (64 * MIB)
+#define DEFAULT_PART_SIZE (16 * MIB)
+#define MAX_PART_THREADS 4
+
+#define BACKOFF_BASE_MS 200L
+#define BACKOFF_CAP_MS 20000L
+#define CALL_DEADLINE_S 300	/* no call waits longer between attempts */
+#define MAX_REDIRECTS 3		/* per call; more count as failures */
+/*
+ * Seconds a kept-alive connection may idle before it is not reused: S3
+ * closes idle ones after about 20 s, and a request that finds its
+ * connection dead costs an attempt (see on_seek).
+ */
+#define MAX_CONN_AGE 15L
 
 /* One thread's curl handle; the client lists them all to free them. */
 struct handle {
@@ -48,16 +80,25 @@ struct handle {
 };
 
 /*
- * Everything but the handle list is written by s3_client_new and only read
- * afterwards.  lock guards handles; share_locks are curl's, one per kind of
- * shared data.
+ * Fields are written by s3_client_new and only read afterwards, except
+ * those under lock: the handle list, the route (region, base_url, host:
+ * a redirect may change them while requests run; requests copy them) and
+ * the counters.  share_locks are curl's, one per kind of shared data.
  */
 struct s3_client {
 	char *endpoint;		/* scheme://host[:port], for messages */
-	char *base_url;		/* scheme://[bucket.]host[:port] */
-	char *host;		/* the Host header, as base_url has it */
+	char *base_url;		/* scheme://[bucket.]host[:port]; lock */
+	char *host;		/* the Host header, as base_url has it; lock */
 	char *bucket;
-	char *region;
+	char *region;		/* what requests are signed for; lock */
+	int https;
+	struct s3_limit *limit;
+	int retries;
+	int concurrency;
+	uint64_t mp_threshold;
+	uint64_t part_size;
+	uint64_t nretries;	/* lock */
+	uint64_t nredirects;	/* lock */
 	char *access_key;	/* NULL: anonymous, requests go unsigned */
 	char *secret_key;
 	char *session_token;
@@ -96,15 +137,26 @@ struct request {
 	struct s3_pair params[MAX_PARAMS];
 	size_t nparams;
 	char range[64];			/* Range header value, or "" */
-	const char *content_type;	/* PUT only */
+	const char *content_type;	/* sent when set */
 	time_t when;
 	char amz_date[17];
 	char payload_hash[65];
-	char md5[25];			/* Content-MD5, PUT only */
+	char md5[25];			/* Content-MD5, sent when set */
+	char want_etag[33];		/* hex MD5 the ETag must be, or "" */
+	enum s3_class klass;
+
+	/* the route of this attempt, copied from the client */
+	char region[64];
+	char *base_url;
+	char *host;
+	/* a 307's target, for the rest of this call */
+	char *moved_base_url;
+	char *moved_host;
 
 	/* the body sent: from memory when in_fd < 0, else from a file */
 	const char *data;
 	int in_fd;
+	uint64_t in_base;		/* where the body starts in in_fd */
 	uint64_t in_size;
 	uint64_t in_off;
 	int in_errno;
@@ -125,6 +177,9 @@ struct request {
 	struct mem mem;			/* SINK_MEM, and error bodies */
 	int too_big;
 	int nomem;
+	int etag_opaque;		/* SSE-KMS or SSE-C: ETag is no MD5 */
+	char bucket_region[64];		/* x-amz-bucket-region */
+	char location[1024];		/* Location, of a 307 */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -143,6 +198,7 @@ static const struct curl_class curl_classes[] = {
 	{ CURLE_RECV_ERROR, S3_TRANSIENT, "RecvFailed" },
 	{ CURLE_GOT_NOTHING, S3_TRANSIENT, "EmptyReply" },
 	{ CURLE_PARTIAL_FILE, S3_TRANSIENT, "ShortBody" },
+	{ CURLE_SEND_FAIL_REWIND, S3_TRANSIENT, "Reset" },
 	{ CURLE_SSL_CONNECT_ERROR, S3_TRANSIENT, "TLSHandshake" },
 	{ CURLE_HTTP2, S3_TRANSIENT, "HTTP2" },
 	{ CURLE_HTTP2_STREAM, S3_TRANSIENT, "HTTP2" },
@@ -276,8 +332,12 @@ static int check_config(const struct s3_config *cfg, struct s3_error *err)
 		bad = "bucket is not set";
 	else if (!is_set(cfg->region))
 		bad = "region is not set";
+	else if (!s3_region_ok(cfg->region))
+		bad = "region must be lowercase letters, digits and '-'";
 	else if (is_set(cfg->access_key) != is_set(cfg->secret_key))
 		bad = "access key and secret key go together";
+	else if (cfg->write_rate < 0 || cfg->read_rate < 0)
+		bad = "request rates must not be negative";
 	if (!bad)
 		return 0;
 	set_error(err, S3_INVALID, "BadConfig", "%s", bad);
@@ -296,6 +356,12 @@ static int copy_config(struct s3_client *c, const struct s3_config *cfg)
 	c->path_style = cfg->path_style;
 	c->insecure = cfg->insecure;
 	c->timeout = cfg->timeout > 0 ? cfg->timeout : DEFAULT_TIMEOUT;
+	c->retries = cfg->retries > 0 ? cfg->retries : DEFAULT_RETRIES;
+	c->concurrency = cfg->concurrency > 0 ? cfg->concurrency
+					      : DEFAULT_CONCURRENCY;
+	c->mp_threshold = cfg->multipart_threshold ? cfg->multipart_threshold
+						   : DEFAULT_MP_THRESHOLD;
+	c->part_size = cfg->part_size ? cfg->part_size : DEFAULT_PART_SIZE;
 	if (!c->bucket || !c->region)
 		return -1;
 	if (is_set(cfg->access_key) && (!c->access_key || !c->secret_key))
@@ -417,6 +483,7 @@ static int set_endpoint(struct s3_client *c, const char *endpoint,
 			  "an IP endpoint needs path-style addressing");
 		goto out;
 	}
+	c->https = https;
 	c->endpoint = join3(scheme, "", host);
 	if (c->path_style)
 		c->host = join3(host, "", "");
@@ -432,6 +499,22 @@ static int set_endpoint(struct s3_client *c, const char *endpoint,
 out:
 	free(host);
 	return result;
+}
+
+/* The limiter for the configured rates and concurrency. */
+static struct s3_limit *new_limit(const struct s3_config *cfg)
+{
+	struct s3_limit_conf lc = {
+		.rate = { cfg->write_rate > 0 ? cfg->write_rate
+					      : DEFAULT_WRITE_RATE,
+			  cfg->read_rate > 0 ? cfg->read_rate
+					     : DEFAULT_READ_RATE },
+		.burst = { WRITE_BURST, READ_BURST },
+		.concurrency = cfg->concurrency > 0 ? cfg->concurrency
+						    : DEFAULT_CONCURRENCY,
+	};
+
+	return s3_limit_new(&lc);
 }
 
 /* Free a string that may hold a secret, wiping it first. */
@@ -452,6 +535,9 @@ struct s3_client *s3_client_new(const struct s3_config *cfg,
 		return NULL;
 	c = calloc(1, sizeof(*c));
 	if (!c || init_sharing(c) || copy_config(c, cfg))
+		goto out_nomem;
+	c->limit = new_limit(cfg);
+	if (!c->limit)
 		goto out_nomem;
 	if (set_endpoint(c, cfg->endpoint, err))
 		goto out_free;
@@ -492,6 +578,7 @@ void s3_client_free(struct s3_client *c)
 	free_secret(c->secret_key);
 	free_secret(c->session_token);
 	free(c->ca_file);
+	s3_limit_free(c->limit);
 	free(c);
 }
 
@@ -505,6 +592,27 @@ const char *s3_client_bucket(const struct s3_client *c)
 const char *s3_client_endpoint(const struct s3_client *c)
 {
 	return c->endpoint;
+}
+
+/* Rates and counters of the client's traffic so far. */
+void s3_client_stats(struct s3_client *c, struct s3_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	s3_limit_stats(c->limit, st);
+	pthread_mutex_lock(&c->lock);
+	st->retries = c->nretries;
+	st->redirects = c->nredirects;
+	snprintf(st->region, sizeof(st->region), "%s", c->region);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* The multipart settings of a client. */
+void s3_client_mp_conf(const struct s3_client *c, struct s3_mp_conf *mc)
+{
+	mc->threshold = c->mp_threshold;
+	mc->part_size = c->part_size;
+	mc->threads = c->concurrency < MAX_PART_THREADS ? c->concurrency
+						       : MAX_PART_THREADS;
 }
 
 /* Process-wide setup of curl and libxml2; 0, or -1 if curl failed. */
@@ -587,7 +695,7 @@ static void append_query(char *url, const struct request *r)
 static char *build_url(const struct request *r, const char *path)
 {
 	char *epath = s3_uri_encode(path, 1);
-	size_t n = strlen(r->c->base_url) + strlen(epath) + 1;
+	size_t n = strlen(r->base_url) + strlen(epath) + 1;
 	size_t i;
 	char *url;
 
@@ -597,7 +705,7 @@ static char *build_url(const struct request *r, const char *path)
 			      strlen(r->params[i].value));
 	url = malloc(n);
 	if (url) {
-		strcpy(url, r->c->base_url);
+		strcpy(url, r->base_url);
 		strcat(url, epath);
 		append_query(url, r);
 	}
@@ -627,7 +735,7 @@ static size_t signed_headers(const struct request *r, struct s3_pair *h)
 {
 	size_t n = 0;
 
-	h[n++] = (struct s3_pair){ "Host", r->c->host };
+	h[n++] = (struct s3_pair){ "Host", r->host };
 	h[n++] = (struct s3_pair){ "x-amz-date", r->amz_date };
 	h[n++] = (struct s3_pair){ "x-amz-content-sha256", r->payload_hash };
 	if (r->c->session_token)
@@ -635,10 +743,10 @@ static size_t signed_headers(const struct request *r, struct s3_pair *h)
 					   r->c->session_token };
 	if (r->range[0])
 		h[n++] = (struct s3_pair){ "Range", r->range };
-	if (r->content_type) {
+	if (r->md5[0])
 		h[n++] = (struct s3_pair){ "Content-MD5", r->md5 };
+	if (r->content_type)
 		h[n++] = (struct s3_pair){ "Content-Type", r->content_type };
-	}
 	return n;
 }
 
@@ -655,7 +763,7 @@ static char *authorization(const struct request *r, const char *path,
 		.headers = h,
 		.nheaders = nh,
 		.payload_hash = r->payload_hash,
-		.region = c->region,
+		.region = r->region,
 		.service = "s3",
 		.amz_date = r->amz_date,
 		.access_key = c->access_key,
@@ -810,6 +918,25 @@ static void copy_unquoted(char *dst, size_t size, const char *v)
 	snprintf(dst, size, "%.*s", (int)n, v);
 }
 
+/*
+ * Take what redirects and the ETag check need from one header: where a
+ * bucket lives, where a 307 points, and whether the object is encrypted
+ * in a way that makes its ETag something else than the MD5.
+ */
+static void take_routing_header(struct request *r, const char *name,
+				const char *v)
+{
+	if (!strcasecmp(name, "x-amz-bucket-region") && s3_region_ok(v))
+		snprintf(r->bucket_region, sizeof(r->bucket_region), "%s", v);
+	else if (!strcasecmp(name, "Location"))
+		snprintf(r->location, sizeof(r->location), "%s", v);
+	else if ((!strcasecmp(name, "x-amz-server-side-encryption") &&
+		  !strncasecmp(v, "aws:kms", 7)) ||
+		 !strcasecmp(name,
+			     "x-amz-server-side-encryption-customer-algorithm"))
+		r->etag_opaque = 1;
+}
+
 /* Take what the object info needs from one header. */
 static void take_header(struct request *r, const char *name, const char *v)
 {
@@ -830,6 +957,8 @@ static void take_header(struct request *r, const char *name, const char *v)
 	} else if (!strcasecmp(name, "Content-Range") &&
 		   sscanf(v, "bytes %llu-", &a) == 1) {
 		r->range_start = (int64_t)a;
+	} else {
+		take_routing_header(r, name, v);
 	}
 }
 
@@ -848,6 +977,9 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 		memset(&r->info, 0, sizeof(r->info));
 		r->range_start = -1;
 		r->http = 0;
+		r->etag_opaque = 0;
+		r->bucket_region[0] = '\0';
+		r->location[0] = '\0';
 		sscanf(line, "%*s %ld", &r->http);
 		return n;
 	}
@@ -879,7 +1011,7 @@ static size_t on_read(char *dst, size_t size, size_t nmemb, void *ud)
 		return n;
 	}
 	do
-		got = pread(r->in_fd, dst, n, (off_t)r->in_off);
+		got = pread(r->in_fd, dst, n, (off_t)(r->in_base + r->in_off));
 	while (got < 0 && errno == EINTR);
 	if (got <= 0) {
 		/* a file that shrank under us is not the one we hashed */
@@ -891,17 +1023,19 @@ static size_t on_read(char *dst, size_t size, size_t nmemb, void *ud)
 }
 
 /*
- * curl's seek callback: when a kept-alive connection turns out closed,
- * curl sends the request again on a new one and must rewind the body.
+ * curl's seek callback.  When a kept-alive connection dies under a
+ * request, curl would send it again at once on a new one: unpaced,
+ * uncounted, and twice at a server that did see the first.  Refusing the
+ * rewind once bytes went out turns that into a failed attempt ("Reset"),
+ * which the engine sends again through the limiter.
  */
 static int on_seek(void *ud, curl_off_t off, int origin)
 {
 	struct request *r = ud;
 
-	if (origin != SEEK_SET || off < 0 || (uint64_t)off > r->in_size)
+	if (origin != SEEK_SET || off != 0)
 		return CURL_SEEKFUNC_FAIL;
-	r->in_off = (uint64_t)off;
-	return CURL_SEEKFUNC_OK;
+	return r->in_off == 0 ? CURL_SEEKFUNC_OK : CURL_SEEKFUNC_FAIL;
 }
 
 /* Options every request has (the handle comes reset). */
@@ -923,6 +1057,7 @@ static void setup_common(CURL *curl, struct request *r, const char *url,
 	curl_easy_setopt(curl, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(curl, CURLOPT_MAXAGE_CONN, MAX_CONN_AGE);
 }
 
 /* TLS verification and the extra CA bundle. */
@@ -936,7 +1071,16 @@ static void setup_tls(CURL *curl, const struct s3_client *c)
 		curl_easy_setopt(curl, CURLOPT_CAINFO, c->ca_file);
 }
 
-/* The method, and for PUT where the body comes from. */
+/* Where a PUT's or a POST's body comes from. */
+static void setup_body(CURL *curl, struct request *r)
+{
+	curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read);
+	curl_easy_setopt(curl, CURLOPT_READDATA, r);
+	curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, on_seek);
+	curl_easy_setopt(curl, CURLOPT_SEEKDATA, r);
+}
+
+/* The method, and for PUT and POST where the body comes from. */
 static void setup_method(CURL *curl, struct request *r)
 {
 	if (!strcmp(r->method, "HEAD")) {
@@ -945,12 +1089,14 @@ static void setup_method(CURL *curl, struct request *r)
 		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "DELETE");
 	} else if (!strcmp(r->method, "PUT")) {
 		curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read);
-		curl_easy_setopt(curl, CURLOPT_READDATA, r);
-		curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, on_seek);
-		curl_easy_setopt(curl, CURLOPT_SEEKDATA, r);
 		curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE,
 				 (curl_off_t)r->in_size);
+		setup_body(curl, r);
+	} else if (!strcmp(r->method, "POST")) {
+		curl_easy_setopt(curl, CURLOPT_POST, 1L);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)r->in_size);
+		setup_body(curl, r);
 	}
 }
 
@@ -1038,7 +1184,7 @@ static CURLcode run(CURL *curl, struct request *r, const char *url,
 
 /*
  * Sign, send and receive one request, and classify the outcome into err.
- * A listing's body stays in r->mem for the caller; others are freed.
+ * The body kept in r->mem (a listing, an error) stays for the engine.
  */
 static enum s3_status perform(struct request *r, struct s3_error *err)
 {
@@ -1064,10 +1210,434 @@ out:
 	curl_slist_free_all(headers);
 	free(url);
 	free(path);
-	if (r->sink != SINK_MEM) {
-		free(r->mem.p);
-		r->mem.p = NULL;
+	return st;
+}
+
+/* ---- the engine: pacing, retries, redirects ---- */
+
+/* A call's progress through its attempts. */
+struct retry {
+	unsigned failures;	/* failed attempts so far */
+	unsigned redirects;
+	double deadline;	/* no retry waits past this (limiter clock) */
+};
+
+/* The limiter class of a method's requests. */
+static enum s3_class class_of(const char *method)
+{
+	if (!strcmp(method, "GET") || !strcmp(method, "HEAD"))
+		return S3_CLASS_READ;
+	return S3_CLASS_WRITE;
+}
+
+/* Forget what an earlier attempt received, and rewind the body. */
+static void reset_answer(struct request *r)
+{
+	free(r->mem.p);
+	memset(&r->mem, 0, sizeof(r->mem));
+	memset(&r->info, 0, sizeof(r->info));
+	r->http = 0;
+	r->range_start = -1;
+	r->seen = 0;
+	r->got = 0;
+	r->done = 0;
+	r->in_off = 0;
+	r->in_errno = 0;
+	r->out_errno = 0;
+	r->too_big = 0;
+	r->nomem = 0;
+	r->etag_opaque = 0;
+	r->bucket_region[0] = '\0';
+	r->location[0] = '\0';
+	r->errbuf[0] = '\0';
+}
+
+/* Copy the client's route (or a 307's target) into the request. */
+static int take_route(struct request *r)
+{
+	struct s3_client *c = r->c;
+
+	free(r->base_url);
+	free(r->host);
+	pthread_mutex_lock(&c->lock);
+	snprintf(r->region, sizeof(r->region), "%s", c->region);
+	r->base_url = strdup(r->moved_base_url ? r->moved_base_url
+					       : c->base_url);
+	r->host = strdup(r->moved_host ? r->moved_host : c->host);
+	pthread_mutex_unlock(&c->lock);
+	return r->base_url && r->host ? 0 : -1;
+}
+
+/* Whether an ETag is 32 hex digits, as a plain object's MD5 is. */
+static int is_md5_etag(const char *e)
+{
+	return strlen(e) == 32 && strspn(e, "0123456789abcdefABCDEF") == 32;
+}
+
+/*
+ * Check a 2xx answer: an <Error> in a write's kept body, or an ETag that
+ * S3's rules make comparable and that is not the MD5 of what was sent.
+ */
+static enum s3_status check_answer(struct request *r, struct s3_error *err)
+{
+	if (r->klass == S3_CLASS_WRITE && r->sink == SINK_MEM &&
+	    s3_error_in_body(r->mem.p, r->mem.len, err))
+		return err->status;
+	if (!r->want_etag[0] || r->etag_opaque || !is_md5_etag(r->info.etag))
+		return S3_OK;
+	if (!strcasecmp(r->info.etag, r->want_etag))
+		return S3_OK;
+	set_error(err, S3_TRANSIENT, "ETagMismatch",
+		  "ETag %s is not the MD5 %s of the body sent", r->info.etag,
+		  r->want_etag);
+	err->http = r->http;
+	return S3_TRANSIENT;
+}
+
+/* What an answer tells the limiter about the server's load. */
+static enum s3_outcome outcome_of(enum s3_status st,
+				  const struct s3_error *err)
+{
+	if (err->http == 503 || err->http == 429 ||
+	    !strcmp(err->code, "SlowDown"))
+		return S3_OUTCOME_THROTTLED;
+	if (st == S3_OK || (err->http >= 200 && err->http < 500))
+		return S3_OUTCOME_OK;
+	return S3_OUTCOME_OTHER;
+}
+
+/*
+ * One attempt: wait for a slot, take the route as it is now (a redirect
+ * elsewhere may have changed it meanwhile), sign, send, check.
+ */
+static enum s3_status attempt(struct request *r, struct s3_error *err)
+{
+	double sent;
+	enum s3_status st;
+
+	reset_answer(r);
+	sent = s3_limit_acquire(r->c->limit, r->klass);
+	if (take_route(r))
+		st = set_nomem(err);
+	else
+		st = perform(r, err);
+	if (st == S3_OK)
+		st = check_answer(r, err);
+	s3_limit_done(r->c->limit, r->klass, sent, outcome_of(st, err));
+	return st;
+}
+
+/* The host part of an AWS endpoint in a region, or NULL if not AWS's. */
+static char *aws_host_for(const char *host, const char *region)
+{
+	const char *tail = ".amazonaws.com";
+	size_t n = strlen(host), t = strlen(tail);
+	char *s;
+
+	if (n <= t || strcmp(host + n - t, tail) ||
+	    (strncmp(host, "s3.", 3) && strncmp(host, "s3-", 3)))
+		return NULL;
+	return asprintf(&s, "s3.%s%s", region, tail) < 0 ? NULL : s;
+}
+
+/* Point the client at host (scheme kept); lock held.  0, or -1. */
+static int set_route_host(struct s3_client *c, const char *host)
+{
+	char *h = c->path_style ? strdup(host) : join3(c->bucket, ".", host);
+	char *base = h ? join3(c->https ? "https://" : "http://", "", h)
+		       : NULL;
+
+	if (!base) {
+		free(h);
+		return -1;
 	}
+	free(c->host);
+	free(c->base_url);
+	c->host = h;
+	c->base_url = base;
+	return 0;
+}
+
+/*
+ * Where an endpoint named by a redirect goes: a virtual-hosted client
+ * takes "BUCKET.host" as its host; an AWS endpoint follows the region.
+ * A path-style client of some other server (a gateway, MinIO) keeps its
+ * endpoint: only the signing region changes.  Lock held.
+ */
+static void learn_host(struct s3_client *c, const char *region,
+		       const char *endpoint)
+{
+	size_t nb = strlen(c->bucket);
+	const char *bare = c->host;
+	char *aws;
+
+	if (!c->path_style && !strncmp(endpoint, c->bucket, nb) &&
+	    endpoint[nb] == '.' && strcmp(endpoint, c->host) &&
+	    !strpbrk(endpoint, "/@?#\\ ")) {
+		set_route_host(c, endpoint + nb + 1);
+		return;
+	}
+	if (!c->path_style)
+		bare += nb + 1;
+	aws = aws_host_for(bare, region);
+	if (aws && strcmp(aws, bare))
+		set_route_host(c, aws);
+	free(aws);
+}
+
+/*
+ * Learn a bucket's region (and endpoint) from a redirect.  1 when the
+ * request is worth sending again: the route changed, or changed since it
+ * was signed.
+ */
+static int learn_route(struct request *r, const char *region,
+		       const char *endpoint)
+{
+	struct s3_client *c = r->c;
+	char old[64];
+	int changed = 0;
+
+	pthread_mutex_lock(&c->lock);
+	snprintf(old, sizeof(old), "%s", c->region);
+	if (s3_region_ok(region) && strcmp(region, c->region)) {
+		char *s = strdup(region);
+
+		if (s) {
+			free(c->region);
+			c->region = s;
+			learn_host(c, region, endpoint);
+			changed = 1;
+		}
+	}
+	changed |= strcmp(c->region, r->region) != 0;
+	pthread_mutex_unlock(&c->lock);
+	/* a warning: the configuration names the wrong region */
+	if (changed && strcmp(old, region) && s3_region_ok(region))
+		log_warn("s3", "bucket=%s: lives in region %s, not %s: "
+			 "requests are signed for %s from now on",
+			 c->bucket, region, old, region);
+	return changed;
+}
+
+/* The scheme://authority of an absolute URL; NULL if it is none. */
+static char *url_authority(const char *url, int *phttps)
+{
+	const char *a;
+	size_t n;
+	char *s;
+
+	*phttps = !strncasecmp(url, "https://", 8);
+	if (!*phttps && strncasecmp(url, "http://", 7))
+		return NULL;
+	a = strstr(url, "://") + 3;
+	n = strcspn(a, "/?#");
+	if (!n || memchr(a, '@', n) || memchr(a, ' ', n))
+		return NULL;
+	s = strndup(a, n);
+	if (s) {
+		lower(s);
+		drop_default_port(s, *phttps);
+	}
+	return s;
+}
+
+/*
+ * Follow a 307 for the rest of this call: same path, re-signed for the
+ * host the Location names.  Never from https down to http.
+ */
+static int follow_temporary(struct request *r)
+{
+	int https = 0;
+	char *host = r->location[0] ? url_authority(r->location, &https)
+				    : NULL;
+	char *base;
+
+	if (!r->location[0])
+		return 1;	/* no target: the same one, signed anew */
+	if (!host || (r->c->https && !https)) {
+		free(host);
+		return 0;
+	}
+	base = join3(https ? "https://" : "http://", "", host);
+	if (!base) {
+		free(host);
+		return 0;
+	}
+	free(r->moved_host);
+	free(r->moved_base_url);
+	r->moved_host = host;
+	r->moved_base_url = base;
+	return 1;
+}
+
+/* Whether an answer is a redirect worth following; learn from it. */
+static int follow_redirect(struct request *r, const struct s3_error *err)
+{
+	char region[64], endpoint[256];
+
+	if (r->http == 307)
+		return follow_temporary(r);
+	/* a HEAD's 400 has no body: its region comes in a header */
+	if (r->http != 301 && strcmp(err->code, "PermanentRedirect") &&
+	    strcmp(err->code, "AuthorizationHeaderMalformed") &&
+	    !(r->http == 400 && r->bucket_region[0]))
+		return 0;
+	s3_parse_redirect(r->mem.p, r->mem.len, region, sizeof(region),
+			  endpoint, sizeof(endpoint));
+	if (r->bucket_region[0])
+		snprintf(region, sizeof(region), "%s", r->bucket_region);
+	return learn_route(r, region, endpoint);
+}
+
+/* A short name of what the request does, for log lines. */
+static const char *describe(const struct request *r, char *buf, size_t n)
+{
+	size_t i;
+
+	snprintf(buf, n, "%s", r->key || strcmp(r->method, "GET") ? r->method
+								  : "LIST");
+	for (i = 0; i < r->nparams; i++)
+		if (!strcmp(r->params[i].name, "partNumber"))
+			snprintf(buf, n, "%s part %s", r->method,
+				 r->params[i].value);
+	return buf;
+}
+
+/*
+ * Log a call that ends in failure: what, where, why, and what next.  Only
+ * at INFO: the caller decides what the failure means and says so.
+ */
+static void log_final(const struct request *r, const struct s3_error *err,
+		      const char *next)
+{
+	char kb[512], what[48];
+
+	log_info("s3", "%s: bucket=%s key=%s: %ld %s: %s; %s",
+		 describe(r, what, sizeof(what)), r->c->bucket,
+		 r->key ? log_key(r->key, kb, sizeof(kb)) : "-", err->http,
+		 err->code, err->message, next);
+}
+
+/* Sleep for ms milliseconds, resuming after signals. */
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* A uniform number in [0, 1) from a random state of the thread's own. */
+static double rand01(void)
+{
+	static _Thread_local unsigned short seed[3];
+	static _Thread_local int seeded;
+	struct timespec ts;
+
+	if (!seeded) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		seed[0] = (unsigned short)ts.tv_nsec;
+		seed[1] = (unsigned short)(ts.tv_nsec >> 16);
+		seed[2] = (unsigned short)((uintptr_t)&seeded ^ getpid());
+		seeded = 1;
+	}
+	return erand48(seed);
+}
+
+/*
+ * After a transient failure: wait the backoff and return 1 to try again,
+ * or return 0 when the attempts or the time are used up.
+ */
+static int retry_wait(struct request *r, struct retry *rt,
+		      const struct s3_error *err)
+{
+	struct s3_client *c = r->c;
+	long ms;
+	char next[96], kb[512], what[48];
+
+	rt->failures++;
+	if (rt->failures >= (unsigned)c->retries) {
+		snprintf(next, sizeof(next), "given up after %u attempts",
+			 rt->failures);
+		log_final(r, err, next);
+		return 0;
+	}
+	ms = s3_backoff_ms(rt->failures, BACKOFF_BASE_MS, BACKOFF_CAP_MS,
+			   rand01());
+	if (s3_limit_now(c->limit) + (double)ms / 1000 > rt->deadline) {
+		log_final(r, err, "given up: retries took too long");
+		return 0;
+	}
+	log_info("s3", "%s: bucket=%s key=%s: %ld %s; retry %u/%d in %ld ms",
+		 describe(r, what, sizeof(what)), c->bucket,
+		 r->key ? log_key(r->key, kb, sizeof(kb)) : "-", err->http,
+		 err->code, rt->failures + 1, c->retries, ms);
+	pthread_mutex_lock(&c->lock);
+	c->nretries++;
+	pthread_mutex_unlock(&c->lock);
+	sleep_ms(ms);
+	return 1;
+}
+
+/* Count a redirect followed. */
+static void count_redirect(struct s3_client *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->nredirects++;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/*
+ * Run a request to its end: attempts paced by the limiter, redirects
+ * followed (not counted as failures, but bounded), transient failures
+ * retried after a backoff.  A kept body stays in r->mem for the caller.
+ */
+static enum s3_status execute(struct request *r, struct s3_error *err)
+{
+	struct retry rt = { 0, 0, 0 };
+	enum s3_status st;
+
+	r->klass = class_of(r->method);
+	rt.deadline = s3_limit_now(r->c->limit) + CALL_DEADLINE_S;
+	for (;;) {
+		st = attempt(r, err);
+		if (st == S3_OK)
+			break;
+		if (rt.redirects < MAX_REDIRECTS && follow_redirect(r, err)) {
+			rt.redirects++;
+			count_redirect(r->c);
+			continue;
+		}
+		if (st == S3_HARD)
+			log_final(r, err, "not retried");
+		if (st != S3_TRANSIENT || !retry_wait(r, &rt, err))
+			break;
+	}
+	if (st != S3_OK || r->sink != SINK_MEM) {
+		free(r->mem.p);
+		memset(&r->mem, 0, sizeof(r->mem));
+	}
+	return st;
+}
+
+/* Free what a request owns after the call. */
+static void request_done(struct request *r)
+{
+	free(r->base_url);
+	free(r->host);
+	free(r->moved_base_url);
+	free(r->moved_host);
+	free(r->mem.p);
+	r->base_url = r->host = r->moved_base_url = r->moved_host = NULL;
+	r->mem.p = NULL;
+}
+
+/* Execute and free: for calls that need nothing of r afterwards. */
+static enum s3_status run_request(struct request *r, struct s3_error *err)
+{
+	enum s3_status st = execute(r, err);
+
+	request_done(r);
 	return st;
 }
 
@@ -1091,88 +1661,18 @@ static enum s3_status put(struct request *r, const char *content_type,
 		return set_error(err, S3_INVALID, "BadArgument",
 				 "content type holds a line break");
 	r->content_type = content_type ? content_type : DEFAULT_CONTENT_TYPE;
-	st = perform(r, err);
-	if (st != S3_OK || !pinfo)
-		return st;
-	*pinfo = r->info;
-	pinfo->size = r->in_size;
-	/* S3 dates the object when the request arrived; near enough */
-	if (!pinfo->mtime)
-		pinfo->mtime = r->when;
-	snprintf(pinfo->content_type, sizeof(pinfo->content_type), "%s",
-		 r->content_type);
+	st = execute(r, err);
+	if (st == S3_OK && pinfo) {
+		*pinfo = r->info;
+		pinfo->size = r->in_size;
+		/* S3 dates the object when the request arrived; near enough */
+		if (!pinfo->mtime)
+			pinfo->mtime = r->when;
+		snprintf(pinfo->content_type, sizeof(pinfo->content_type),
+			 "%s", r->content_type);
+	}
+	request_done(r);
 	return st;
-}
-
-/* Hash up to size bytes of fd in chunks.  0, or an errno. */
-static int hash_chunks(int fd, uint64_t size, unsigned char *buf,
-		       EVP_MD_CTX *sha, EVP_MD_CTX *md5)
-{
-	uint64_t off = 0;
-	ssize_t n;
-
-	while (off < size) {
-		n = pread(fd, buf, size - off < HASH_CHUNK ? size - off
-							   : HASH_CHUNK,
-			  (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? errno : ENODATA;
-		if (!EVP_DigestUpdate(sha, buf, (size_t)n) ||
-		    !EVP_DigestUpdate(md5, buf, (size_t)n))
-			return EIO;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-/* Write out both digests: hex SHA-256 and base64 MD5.  0, or an errno. */
-static int finish_hashes(EVP_MD_CTX *sha, EVP_MD_CTX *md5, char hex[65],
-			 char b64[25])
-{
-	static const char digits[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n, i;
-
-	if (!EVP_DigestFinal_ex(sha, md, &n) || n != 32)
-		return EIO;
-	for (i = 0; i < n; i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 15];
-	}
-	hex[2 * n] = '\0';
-	if (!EVP_DigestFinal_ex(md5, md, &n) || n != 16)
-		return EIO;
-	EVP_EncodeBlock((unsigned char *)b64, md, (int)n);
-	return 0;
-}
-
-/*
- * Read the file once for the body's SHA-256 (the signature covers it) and
- * its MD5 (Content-MD5).  0, or an errno.
- */
-static int hash_file(int fd, uint64_t size, char hex[65], char b64[25])
-{
-	EVP_MD_CTX *sha = EVP_MD_CTX_new();
-	EVP_MD_CTX *md5 = EVP_MD_CTX_new();
-	unsigned char *buf = malloc(HASH_CHUNK);
-	int result = ENOMEM;
-
-	if (!sha || !md5 || !buf)
-		goto out;
-	result = EIO;
-	if (!EVP_DigestInit_ex(sha, EVP_sha256(), NULL) ||
-	    !EVP_DigestInit_ex(md5, EVP_md5(), NULL))
-		goto out;
-	result = hash_chunks(fd, size, buf, sha, md5);
-	if (!result)
-		result = finish_hashes(sha, md5, hex, b64);
-out:
-	free(buf);
-	EVP_MD_CTX_free(sha);
-	EVP_MD_CTX_free(md5);
-	return result;
 }
 
 /* PUT the first size bytes of fd (read with pread from offset 0). */
@@ -1180,20 +1680,54 @@ enum s3_status s3_put_file(struct s3_client *c, const char *key, int fd,
 			   uint64_t size, const char *content_type,
 			   struct s3_object_info *pinfo, struct s3_error *err)
 {
+	return s3_put_file_ex(c, key, fd, size, content_type, NULL, pinfo,
+			      err);
+}
+
+/*
+ * Upload the first size bytes of fd: one PUT below the multipart
+ * threshold, a multipart upload from it on.
+ */
+enum s3_status s3_put_file_ex(struct s3_client *c, const char *key, int fd,
+			      uint64_t size, const char *content_type,
+			      const struct s3_put_opts *opts,
+			      struct s3_object_info *pinfo,
+			      struct s3_error *err)
+{
 	struct request r;
 	int e;
 
 	if (check_key(key, err))
 		return err->status;
+	if (size >= c->mp_threshold)
+		return s3_mp_upload(c, key, fd, size, content_type, opts,
+				    pinfo, err);
 	request_init(&r, c, "PUT", key);
 	r.in_fd = fd;
 	r.in_size = size;
-	e = hash_file(fd, size, r.payload_hash, r.md5);
+	e = s3_hash_fd(fd, 0, size, r.payload_hash, r.want_etag, r.md5);
 	if (e)
 		return set_error(err, S3_LOCAL, "ReadFailed",
 				 "reading the file to upload: %s",
 				 strerror(e));
 	return put(&r, content_type, pinfo, err);
+}
+
+/* Hex of the MD5 of a buffer; out holds 33 bytes. */
+static void md5_hex(const void *data, size_t len, char out[33])
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+
+	out[0] = '\0';
+	if (!EVP_Digest(data, len, md, &n, EVP_md5(), NULL) || n != 16)
+		return;
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[md[i] >> 4];
+		out[2 * i + 1] = digits[md[i] & 15];
+	}
+	out[2 * n] = '\0';
 }
 
 /* PUT a small in-memory body (directory markers). */
@@ -1210,7 +1744,26 @@ enum s3_status s3_put_data(struct s3_client *c, const char *key,
 	r.in_size = len;
 	s3_sha256_hex(r.data, len, r.payload_hash);
 	s3_md5_base64(r.data, len, r.md5);
+	md5_hex(r.data, len, r.want_etag);
 	return put(&r, content_type, NULL, err);
+}
+
+/* Check and take what a ranged GET brought; st is the call's outcome. */
+static enum s3_status range_result(struct request *r, uint64_t off,
+				   enum s3_status st, size_t *pgot,
+				   struct s3_error *err)
+{
+	/* 416: the range starts at or after the end of the object */
+	if (st != S3_OK && err->http == 416)
+		return set_ok(err, 416);
+	if (st == S3_OK && r->http == 206 && r->range_start >= 0 &&
+	    (uint64_t)r->range_start != off)
+		return set_error(err, S3_INVALID, "BadRange",
+				 "%s answered another range than asked",
+				 r->c->endpoint);
+	if (st == S3_OK)
+		*pgot = r->got;
+	return st;
 }
 
 /* GET bytes [off, off + len) into buf; *pgot is how many arrived. */
@@ -1234,17 +1787,8 @@ enum s3_status s3_get_range(struct s3_client *c, const char *key,
 	r.buf = buf;
 	r.buf_len = len;
 	r.buf_off = off;
-	st = perform(&r, err);
-	/* 416: the range starts at or after the end of the object */
-	if (st != S3_OK && err->http == 416)
-		return set_ok(err, 416);
-	if (st == S3_OK && r.http == 206 && r.range_start >= 0 &&
-	    (uint64_t)r.range_start != off)
-		return set_error(err, S3_INVALID, "BadRange",
-				 "%s answered another range than asked",
-				 c->endpoint);
-	if (st == S3_OK)
-		*pgot = r.got;
+	st = range_result(&r, off, execute(&r, err), pgot, err);
+	request_done(&r);
 	return st;
 }
 
@@ -1264,16 +1808,15 @@ enum s3_status s3_get_to_fd(struct s3_client *c, const char *key, int fd,
 	request_init(&r, c, "GET", key);
 	r.sink = SINK_FD;
 	r.out_fd = fd;
-	st = perform(&r, err);
-	if (st != S3_OK)
-		return st;
-	if (ftruncate(fd, (off_t)r.seen))
-		return set_error(err, S3_LOCAL, "WriteFailed",
-				 "writing the download: %s", strerror(errno));
-	if (pinfo) {
+	st = execute(&r, err);
+	if (st == S3_OK && ftruncate(fd, (off_t)r.seen))
+		st = set_error(err, S3_LOCAL, "WriteFailed",
+			       "writing the download: %s", strerror(errno));
+	if (st == S3_OK && pinfo) {
 		*pinfo = r.info;
 		pinfo->size = r.seen;
 	}
+	request_done(&r);
 	return st;
 }
 
@@ -1287,9 +1830,10 @@ enum s3_status s3_head(struct s3_client *c, const char *key,
 	if (check_key(key, err))
 		return err->status;
 	request_init(&r, c, "HEAD", key);
-	st = perform(&r, err);
+	st = execute(&r, err);
 	if (st == S3_OK && pinfo)
 		*pinfo = r.info;
+	request_done(&r);
 	return st;
 }
 
@@ -1303,7 +1847,7 @@ enum s3_status s3_delete(struct s3_client *c, const char *key,
 	if (check_key(key, err))
 		return err->status;
 	request_init(&r, c, "DELETE", key);
-	st = perform(&r, err);
+	st = run_request(&r, err);
 	if (st == S3_NOT_FOUND)
 		return set_ok(err, err->http);
 	return st;
@@ -1335,13 +1879,13 @@ enum s3_status s3_list(struct s3_client *c, const char *prefix,
 	if (max_keys > 0)
 		add_param(&r, "max-keys", mk);
 	r.sink = SINK_MEM;
-	st = perform(&r, err);
+	st = execute(&r, err);
 	if (st == S3_OK && s3_parse_list(r.mem.p, r.mem.len, page)) {
 		st = set_error(err, S3_TRANSIENT, "MalformedResponse",
 			       "unreadable listing from %s", c->endpoint);
 		err->http = r.http;
 	}
-	free(r.mem.p);
+	request_done(&r);
 	return st;
 }
 
@@ -1352,5 +1896,56 @@ enum s3_status s3_check_bucket(struct s3_client *c, struct s3_error *err)
 	enum s3_status st = s3_list(c, NULL, NULL, NULL, 1, &page, err);
 
 	s3_list_page_free(&page);
+	return st;
+}
+
+/* Copy a call's description into a request. */
+static void request_from_call(struct request *r, struct s3_client *c,
+			      const struct s3_call *call)
+{
+	size_t i;
+
+	request_init(r, c, call->method, call->key);
+	for (i = 0; i < call->nparams && i < S3_CALL_MAX_PARAMS; i++)
+		add_param(r, call->params[i].name, call->params[i].value);
+	r->content_type = call->content_type;
+	r->data = call->data ? call->data : "";
+	r->in_fd = call->fd;
+	r->in_base = call->off;
+	r->in_size = call->size;
+	if (call->payload_hash)
+		snprintf(r->payload_hash, sizeof(r->payload_hash), "%s",
+			 call->payload_hash);
+	if (call->md5)
+		snprintf(r->md5, sizeof(r->md5), "%s", call->md5);
+	if (call->want_etag)
+		snprintf(r->want_etag, sizeof(r->want_etag), "%s",
+			 call->want_etag);
+	r->sink = call->keep_body ? SINK_MEM : SINK_NONE;
+}
+
+/* Run a request that s3-multipart.c describes, with retries and all. */
+enum s3_status s3_call(struct s3_client *c, struct s3_call *call,
+		       struct s3_error *err)
+{
+	struct request r;
+	enum s3_status st;
+
+	call->body = NULL;
+	call->body_len = 0;
+	if (check_key(call->key, err))
+		return err->status;
+	request_from_call(&r, c, call);
+	st = execute(&r, err);
+	call->info = r.info;
+	call->etag_opaque = r.etag_opaque;
+	if (st == S3_OK && call->keep_body) {
+		call->body = r.mem.p ? r.mem.p : strdup("");
+		call->body_len = r.mem.len;
+		r.mem.p = NULL;
+		if (!call->body)
+			st = set_nomem(err);
+	}
+	request_done(&r);
 	return st;
 }

@@ -3,7 +3,9 @@
  *
  * s3_error_from_response is the one place where an HTTP status and an
  * error body become an enum s3_status; every request in s3/ goes through
- * it, so the retry policy above sees one consistent set of classes.  The
+ * it, so the retry policy in the transfer engine sees one consistent set of
+ * classes.  Redirect bodies, multipart answers (InitiateMultipartUpload,
+ * CompleteMultipartUpload, ListParts) are read here too.  The
  * XML is parsed with libxml2 without network access or outside entities,
  * and elements are matched on their local names, so the S3 namespace (or
  * its absence on some servers) makes no difference.
@@ -43,6 +45,11 @@ static const struct code_class code_classes[] = {
 	{ "PermanentRedirect", S3_HARD },
 	{ "SlowDown", S3_TRANSIENT },
 	{ "RequestTimeout", S3_TRANSIENT },
+	/* the body was damaged on the way: sending it again cures that */
+	{ "BadDigest", S3_TRANSIENT },
+	{ "IncompleteBody", S3_TRANSIENT },
+	{ "XAmzContentSHA256Mismatch", S3_TRANSIENT },
+	{ "NoSuchUpload", S3_NOT_FOUND },
 	{ "InternalError", S3_TRANSIENT },
 	{ "ServiceUnavailable", S3_TRANSIENT },
 	{ "OperationAborted", S3_TRANSIENT },
@@ -247,6 +254,62 @@ void s3_error_from_response(long http, const char *body, size_t len,
 	synthesize_texts(http, err);
 	st = class_of_code(err->code);
 	err->status = st != S3_OK ? st : class_of_http(http);
+}
+
+/*
+ * Whether a 2xx body is an <Error> after all: CompleteMultipartUpload
+ * answers 200 at once and may fail while it assembles the parts.
+ */
+int s3_error_in_body(const char *body, size_t len, struct s3_error *err)
+{
+	xmlDocPtr doc = read_xml(body, len, 1);
+	int found;
+	enum s3_status st;
+
+	if (!doc)
+		return 0;
+	found = is_named(xmlDocGetRootElement(doc), "Error");
+	xmlFreeDoc(doc);
+	if (!found)
+		return 0;
+	memset(err, 0, sizeof(*err));
+	err->http = 200;
+	parse_error_body(body, len, err);
+	if (!err->code[0])
+		snprintf(err->code, sizeof(err->code), "InternalError");
+	if (!err->message[0])
+		snprintf(err->message, sizeof(err->message),
+			 "error in a 200 answer");
+	st = class_of_code(err->code);
+	err->status = st != S3_OK ? st : S3_TRANSIENT;
+	return 1;
+}
+
+/* Whether s can be a region name: [a-z0-9-], 1 to 63 bytes. */
+int s3_region_ok(const char *s)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-");
+
+	return n > 0 && n < 64 && !s[n];
+}
+
+/* The <Region> and <Endpoint> of a redirect's error body, or "". */
+void s3_parse_redirect(const char *body, size_t len, char *region,
+		       size_t rsize, char *endpoint, size_t esize)
+{
+	xmlDocPtr doc = read_xml(body, len, 1);
+	xmlNode *e;
+
+	region[0] = '\0';
+	endpoint[0] = '\0';
+	if (!doc)
+		return;
+	e = xmlDocGetRootElement(doc);
+	if (is_named(e, "Error")) {
+		copy_child(region, rsize, e, "Region");
+		copy_child(endpoint, esize, e, "Endpoint");
+	}
+	xmlFreeDoc(doc);
 }
 
 /*
@@ -578,4 +641,160 @@ const char *s3_status_name(enum s3_status st)
 		return "local";
 	}
 	return "unknown";
+}
+
+/*
+ * Whether n is the root element of an answer to an operation: S3 calls
+ * it "<Operation>Result"; moto says "<Operation>Response" for some.
+ */
+static int is_answer(const xmlNode *n, const char *op)
+{
+	size_t k = strlen(op);
+
+	return n && n->type == XML_ELEMENT_NODE &&
+	       !strncmp((const char *)n->name, op, k) &&
+	       (!strcmp((const char *)n->name + k, "Result") ||
+		!strcmp((const char *)n->name + k, "Response"));
+}
+
+/* The text of the child element called name of the answer to op. */
+static char *root_child_text(const char *body, size_t len, const char *op,
+			     const char *name)
+{
+	xmlDocPtr doc = read_xml(body, len, 0);
+	xmlNode *r, *n;
+	char *s = NULL;
+
+	if (!doc)
+		return NULL;
+	r = xmlDocGetRootElement(doc);
+	n = is_answer(r, op) ? child_named(r, name) : NULL;
+	if (n)
+		s = dup_text(n);
+	xmlFreeDoc(doc);
+	return s;
+}
+
+/* The UploadId of an InitiateMultipartUploadResult; caller frees. */
+char *s3_parse_upload_id(const char *body, size_t len)
+{
+	char *id = root_child_text(body, len, "InitiateMultipartUpload",
+				   "UploadId");
+
+	/* it goes into a query and a log line: printable ASCII only */
+	if (id && (!*id || strspn(id, "!\"#$%&'()*+,-./0123456789:;<=>?@"
+				  "ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`"
+				  "abcdefghijklmnopqrstuvwxyz{|}~") !=
+			   strlen(id))) {
+		free(id);
+		id = NULL;
+	}
+	return id;
+}
+
+/* The ETag of a CompleteMultipartUploadResult, quotes stripped. 0 or -1. */
+int s3_parse_complete(const char *body, size_t len, char *etag, size_t size)
+{
+	char *s = root_child_text(body, len, "CompleteMultipartUpload",
+				  "ETag");
+
+	if (!s)
+		return -1;
+	copy_etag(etag, size, s);
+	free(s);
+	return 0;
+}
+
+/* Read one <Part> of a ListParts result. 0, or -1 if malformed. */
+static int parse_part(const xmlNode *n, struct s3_part *p)
+{
+	xmlNode *num = child_named(n, "PartNumber");
+	xmlNode *etag = child_named(n, "ETag");
+	xmlNode *size = child_named(n, "Size");
+	char *a = num ? dup_text(num) : NULL;
+	char *b = etag ? dup_text(etag) : NULL;
+	char *c = size ? dup_text(size) : NULL;
+	uint64_t v = 0;
+	int result = -1;
+
+	memset(p, 0, sizeof(*p));
+	if (!a || !b || !c || parse_u64(a, &v) || v < 1 || v > 10000 ||
+	    parse_u64(c, &p->size))
+		goto out;
+	p->number = (int)v;
+	copy_etag(p->etag, sizeof(p->etag), b);
+	result = 0;
+out:
+	free(a);
+	free(b);
+	free(c);
+	return result;
+}
+
+/* Append one <Part> to the list.  0, or -1 if malformed or no memory. */
+static int add_part(struct s3_part_list *pl, const xmlNode *n)
+{
+	size_t cap = new_capacity(pl->nparts);
+	struct s3_part *p;
+
+	if (cap) {
+		p = realloc(pl->parts, cap * sizeof(*p));
+		if (!p)
+			return -1;
+		pl->parts = p;
+	}
+	if (parse_part(n, &pl->parts[pl->nparts]))
+		return -1;
+	pl->nparts++;
+	return 0;
+}
+
+/* Take one child of <ListPartsResult> into the list.  0 or -1. */
+static int parse_parts_child(struct s3_part_list *pl, const xmlNode *n)
+{
+	char *s;
+	uint64_t v = 0;
+
+	if (is_named(n, "Part"))
+		return add_part(pl, n);
+	if (is_named(n, "IsTruncated"))
+		pl->truncated = text_is(n, "true");
+	if (is_named(n, "NextPartNumberMarker")) {
+		s = dup_text(n);
+		if (s && !parse_u64(s, &v) && v <= 10000)
+			pl->next_marker = (int)v;
+		free(s);
+	}
+	return 0;
+}
+
+/* Parse a ListParts page (free with s3_part_list_free).  0 or -1. */
+int s3_parse_parts(const char *body, size_t len, struct s3_part_list *pl)
+{
+	xmlDocPtr doc = read_xml(body, len, 0);
+	xmlNode *root, *n;
+	int result = -1;
+
+	memset(pl, 0, sizeof(*pl));
+	if (!doc)
+		return -1;
+	root = xmlDocGetRootElement(doc);
+	if (!is_answer(root, "ListParts"))
+		goto out;
+	for (n = root->children; n; n = n->next)
+		if (parse_parts_child(pl, n))
+			goto out;
+	result = 0;
+out:
+	xmlFreeDoc(doc);
+	if (result)
+		s3_part_list_free(pl);
+	return result;
+}
+
+/* Free what a part list holds and leave it empty. */
+void s3_part_list_free(struct s3_part_list *pl)
+{
+	free(pl->parts);
+	memset(pl, 0, sizeof(*pl));
 }

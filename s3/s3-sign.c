@@ -7,9 +7,11 @@
  * in UTF-8 are encoded byte by byte.  Strings handed back are malloc'd and
  * owned by the caller; running out of memory for them aborts.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -170,6 +172,77 @@ void s3_md5_base64(const void *data, size_t len, char out[25])
 	if (!EVP_Digest(data, len, md, &mdlen, EVP_md5(), NULL) || mdlen != 16)
 		return;
 	EVP_EncodeBlock((unsigned char *)out, md, (int)mdlen);
+}
+
+#define HASH_CHUNK (256 * 1024)
+
+/* Feed size bytes of fd from off into both digests.  0, or an errno. */
+static int hash_chunks(int fd, uint64_t off, uint64_t size,
+		       unsigned char *buf, EVP_MD_CTX *sha, EVP_MD_CTX *md5)
+{
+	uint64_t end = off + size;
+	ssize_t n;
+
+	while (off < end) {
+		n = pread(fd, buf, end - off < HASH_CHUNK ? end - off
+							  : HASH_CHUNK,
+			  (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? errno : ENODATA;
+		if (!EVP_DigestUpdate(sha, buf, (size_t)n) ||
+		    !EVP_DigestUpdate(md5, buf, (size_t)n))
+			return EIO;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Write out both digests in the three forms s3_hash_fd gives. */
+static int finish_hashes(EVP_MD_CTX *sha, EVP_MD_CTX *md5,
+			 char sha_hex[65], char md5_hex[33],
+			 char md5_b64[25])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n;
+
+	if (!EVP_DigestFinal_ex(sha, md, &n) || n != 32)
+		return EIO;
+	hex_encode(md, n, sha_hex);
+	if (!EVP_DigestFinal_ex(md5, md, &n) || n != 16)
+		return EIO;
+	hex_encode(md, n, md5_hex);
+	EVP_EncodeBlock((unsigned char *)md5_b64, md, (int)n);
+	return 0;
+}
+
+/*
+ * Hash size bytes of fd from off in one read: SHA-256 for the signature,
+ * MD5 for Content-MD5 and the ETag.  0, or an errno.
+ */
+int s3_hash_fd(int fd, uint64_t off, uint64_t size, char sha_hex[65],
+	       char md5_hex[33], char md5_b64[25])
+{
+	EVP_MD_CTX *sha = EVP_MD_CTX_new();
+	EVP_MD_CTX *md5 = EVP_MD_CTX_new();
+	unsigned char *buf = malloc(HASH_CHUNK);
+	int result = ENOMEM;
+
+	if (!sha || !md5 || !buf)
+		goto out;
+	result = EIO;
+	if (!EVP_DigestInit_ex(sha, EVP_sha256(), NULL) ||
+	    !EVP_DigestInit_ex(md5, EVP_md5(), NULL))
+		goto out;
+	result = hash_chunks(fd, off, size, buf, sha, md5);
+	if (!result)
+		result = finish_hashes(sha, md5, sha_hex, md5_hex, md5_b64);
+out:
+	free(buf);
+	EVP_MD_CTX_free(sha);
+	EVP_MD_CTX_free(md5);
+	return result;
 }
 
 /* Drop the last segment written to b, as ".." asks (never the root). */

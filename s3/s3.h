@@ -5,6 +5,12 @@
  * own libcurl handle (and so its own keep-alive connection) behind the
  * shared client.  Calls return an enum s3_status and, when it is not S3_OK,
  * fill a struct s3_error that names the reason.  s3/ knows nothing of FUSE.
+ *
+ * Each call is a transfer: every request in it waits for the bucket's rate
+ * limiter, transient failures are retried with capped, jittered backoff
+ * (up to `retries` attempts), and redirects are followed and re-signed.  A
+ * status other than S3_OK is therefore final for that call: S3_TRANSIENT
+ * means the attempts ran out, S3_HARD that retrying cannot help.
  */
 #ifndef BLITFS_S3_H
 #define BLITFS_S3_H
@@ -17,10 +23,10 @@
 enum s3_status {
 	S3_OK = 0,
 	S3_NOT_FOUND,		/* 404, NoSuchKey: the object is not there */
-	S3_TRANSIENT,		/* 5xx, SlowDown, resets, timeouts: retry later */
-	S3_HARD,		/* 403, NoSuchBucket, bad credentials: give up */
-	S3_INVALID,		/* 400-class request errors that retry won't fix */
-	S3_LOCAL,		/* local failure: reading a file, out of memory */
+	S3_TRANSIENT,		/* 5xx, SlowDown, resets: attempts ran out */
+	S3_HARD,		/* 403, NoSuchBucket, bad keys: give up */
+	S3_INVALID,		/* 400-class errors that retry won't fix */
+	S3_LOCAL,		/* local failure: a file read, no memory */
 };
 
 struct s3_error {
@@ -41,6 +47,52 @@ struct s3_config {
 	const char *secret_key;
 	const char *session_token;	/* or NULL */
 	long timeout;		/* seconds without progress before giving up */
+
+	/* Traffic; 0 takes the default. */
+	double write_rate;	/* PUT, POST, DELETE per second [10] */
+	double read_rate;	/* GET, HEAD per second [100] */
+	int concurrency;	/* requests in flight per class [8] */
+	int retries;		/* attempts per request, in all [5] */
+	uint64_t multipart_threshold;	/* multipart from this size [64 MiB] */
+	uint64_t part_size;	/* multipart part size [16 MiB] */
+};
+
+/*
+ * Options of one upload.  With resume_upload_id, a multipart upload
+ * carries on where an earlier one stopped: parts S3 already holds with the
+ * right MD5 are not sent again.  on_upload_id, when set, learns the id of
+ * each multipart upload as it starts, on the calling thread and before
+ * any part is sent (for a journal); a caller that sets it can resume, so
+ * an upload that runs out of attempts is kept for it rather than aborted
+ * (hard failures abort it all the same).
+ */
+struct s3_put_opts {
+	const char *resume_upload_id;
+	void (*on_upload_id)(void *arg, const char *upload_id);
+	void *arg;
+};
+
+/* How the client's traffic goes, for status reports. */
+struct s3_stats {
+	double write_rate;	/* current, after SlowDowns */
+	double write_rate_max;	/* configured */
+	double read_rate;
+	double read_rate_max;
+	uint64_t write_requests;	/* sent, retries and redirects too */
+	uint64_t read_requests;
+	uint64_t slowdowns;	/* 503 SlowDown (and 429) answers */
+	uint64_t retries;	/* requests sent again after a failure */
+	uint64_t redirects;	/* 301/307/400-region answers followed */
+	char region[64];	/* the region requests are signed for now */
+};
+
+/* Credentials found in the environment or the AWS shared files. */
+struct s3_creds {
+	char *access_key;
+	char *secret_key;
+	char *session_token;	/* or NULL */
+	char *region;		/* the profile's region, or NULL */
+	char source[256];	/* where they came from, for messages */
 };
 
 struct s3_object_info {
@@ -60,7 +112,7 @@ struct s3_list_entry {
 struct s3_list_page {
 	struct s3_list_entry *objects;
 	size_t nobjects;
-	char **prefixes;	/* CommonPrefixes, each ending in the delimiter */
+	char **prefixes;	/* CommonPrefixes, each ending in delimiter */
 	size_t nprefixes;
 	int truncated;
 	char *next_token;	/* NextContinuationToken, or NULL */
@@ -75,13 +127,27 @@ void s3_client_free(struct s3_client *c);
 const char *s3_client_bucket(const struct s3_client *c);
 const char *s3_client_endpoint(const struct s3_client *c);
 
+/* Rates and counters of the client's traffic so far. */
+void s3_client_stats(struct s3_client *c, struct s3_stats *st);
+
 /* Proves the bucket exists and the credentials are accepted. */
 enum s3_status s3_check_bucket(struct s3_client *c, struct s3_error *err);
 
-/* PUT the first size bytes of fd (read with pread from offset 0). */
+/*
+ * Upload the first size bytes of fd (read with pread from offset 0): one
+ * PUT, or a multipart upload from the configured threshold on.  The ETag
+ * in pinfo is the one S3 gave the object.
+ */
 enum s3_status s3_put_file(struct s3_client *c, const char *key, int fd,
 			   uint64_t size, const char *content_type,
 			   struct s3_object_info *pinfo, struct s3_error *err);
+
+/* s3_put_file with upload options; opts may be NULL. */
+enum s3_status s3_put_file_ex(struct s3_client *c, const char *key, int fd,
+			      uint64_t size, const char *content_type,
+			      const struct s3_put_opts *opts,
+			      struct s3_object_info *pinfo,
+			      struct s3_error *err);
 
 /* PUT a small in-memory body (directory markers). */
 enum s3_status s3_put_data(struct s3_client *c, const char *key,
@@ -122,6 +188,18 @@ const char *s3_status_name(enum s3_status st);
 
 /* Content-Type for a file name, from its extension. Never NULL. */
 const char *s3_mime_type(const char *name);
+
+/*
+ * Find credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (with
+ * AWS_SESSION_TOKEN), else the profile (profile, else AWS_PROFILE, else
+ * "default") in the shared credentials file (AWS_SHARED_CREDENTIALS_FILE,
+ * else ~/.aws/credentials) and then in the config file (AWS_CONFIG_FILE,
+ * else ~/.aws/config), which also gives the profile's region.  0, or -1
+ * with a reason in err that holds no secret.  Free with s3_creds_free.
+ */
+int s3_creds_resolve(struct s3_creds *out, const char *profile, char *err,
+		     size_t errlen);
+void s3_creds_free(struct s3_creds *cr);
 
 /* Process-wide setup and teardown (curl, libxml2, OpenSSL). */
 int s3_global_init(void);

@@ -1,11 +1,13 @@
 /*
  * s3_i.h - internals shared by the files of s3/ and by the unit tests:
- * Signature V4, S3's URI encoding, and response parsing.
+ * Signature V4, S3's URI encoding, response parsing, the rate limiter,
+ * the transfer engine as multipart uploads use it, and credentials files.
  */
 #ifndef BLITFS_S3_I_H
 #define BLITFS_S3_I_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "s3.h"
 
@@ -77,5 +79,181 @@ void s3_error_from_response(long http, const char *body, size_t len,
 
 /* Parse a ListObjectsV2 result. 0 on success, -1 on a malformed body. */
 int s3_parse_list(const char *body, size_t len, struct s3_list_page *page);
+
+/*
+ * Whether a 2xx body is an <Error> after all (CompleteMultipartUpload may
+ * answer 200 and fail later): 1 with err filled (transient unless the
+ * code says otherwise), else 0.
+ */
+int s3_error_in_body(const char *body, size_t len, struct s3_error *err);
+
+/*
+ * The <Region> and <Endpoint> of a redirect's error body (301
+ * PermanentRedirect, 307, 400 AuthorizationHeaderMalformed); each is ""
+ * when absent.  Control bytes are not copied through.
+ */
+void s3_parse_redirect(const char *body, size_t len, char *region,
+		       size_t rsize, char *endpoint, size_t esize);
+
+/* Whether s can be a region name: [a-z0-9-], 1 to 63 bytes. */
+int s3_region_ok(const char *s);
+
+/* One part of a multipart upload. */
+struct s3_part {
+	int number;		/* 1 to 10,000 */
+	uint64_t size;
+	char etag[80];		/* without quotes */
+};
+
+/* A ListParts page. */
+struct s3_part_list {
+	struct s3_part *parts;
+	size_t nparts;
+	int truncated;
+	int next_marker;	/* NextPartNumberMarker */
+};
+
+/* The UploadId of an InitiateMultipartUploadResult; caller frees. */
+char *s3_parse_upload_id(const char *body, size_t len);
+
+/* The ETag of a CompleteMultipartUploadResult, quotes stripped. 0 or -1. */
+int s3_parse_complete(const char *body, size_t len, char *etag,
+		      size_t size);
+
+/* Parse a ListParts page (free with s3_part_list_free).  0 or -1. */
+int s3_parse_parts(const char *body, size_t len, struct s3_part_list *pl);
+void s3_part_list_free(struct s3_part_list *pl);
+
+/* ---- s3-sign.c: hashes of files ---- */
+
+/*
+ * Hash size bytes of fd from off: hex SHA-256 (for the signature), hex
+ * and base64 MD5 (for ETags and Content-MD5).  0, or an errno.
+ */
+int s3_hash_fd(int fd, uint64_t off, uint64_t size, char sha_hex[65],
+	       char md5_hex[33], char md5_b64[25]);
+
+/* ---- s3-limit.c: the rate limiter and backoff ---- */
+
+enum s3_class {
+	S3_CLASS_WRITE,		/* PUT, POST, DELETE (and COPY, a PUT) */
+	S3_CLASS_READ,		/* GET, HEAD (listings are GETs) */
+	S3_NCLASSES,
+};
+
+/* What an answer tells the limiter. */
+enum s3_outcome {
+	S3_OUTCOME_OK,		/* the server worked: the rate may climb */
+	S3_OUTCOME_THROTTLED,	/* 503 SlowDown or 429: cut the rate */
+	S3_OUTCOME_OTHER,	/* resets, 500s, local trouble: no change */
+};
+
+struct s3_limit_conf {
+	double rate[S3_NCLASSES];	/* requests per second */
+	double burst[S3_NCLASSES];	/* slots at once after a pause */
+	int concurrency;		/* in flight per class; 0: no cap */
+};
+
+struct s3_limit;
+
+struct s3_limit *s3_limit_new(const struct s3_limit_conf *conf);
+void s3_limit_free(struct s3_limit *l);
+
+/* Replace the clock (seconds) and the sleep; before sharing the limiter. */
+void s3_limit_set_clock(struct s3_limit *l, double (*now)(void *),
+			void (*sleep)(void *, double), void *arg);
+double s3_limit_now(const struct s3_limit *l);
+
+/* Take the next slot of class k at time now; returns the slot's time. */
+double s3_limit_reserve(struct s3_limit *l, enum s3_class k, double now);
+
+/* Wait for an in-flight place and a slot; returns the slot's time. */
+double s3_limit_acquire(struct s3_limit *l, enum s3_class k);
+
+/* Feed an answer to a request sent at `sent` into the rate (AIMD). */
+void s3_limit_feedback(struct s3_limit *l, enum s3_class k, double sent,
+		       enum s3_outcome o, double now);
+
+/* Feedback at the clock's now, and give back the in-flight place. */
+void s3_limit_done(struct s3_limit *l, enum s3_class k, double sent,
+		   enum s3_outcome o);
+
+/* Fill the rate and counter fields of st. */
+void s3_limit_stats(struct s3_limit *l, struct s3_stats *st);
+
+/* Full-jitter backoff before retry `attempt` (1 = first), u in [0, 1). */
+long s3_backoff_ms(unsigned attempt, long base_ms, long cap_ms, double u);
+
+/* ---- s3-client.c: the transfer engine, for s3-multipart.c ---- */
+
+#define S3_CALL_MAX_PARAMS 4
+
+/*
+ * One request handed to the engine: paced, signed, sent, retried and
+ * redirected as every request is.  The body comes from data (fd < 0) or
+ * from [off, off + size) of fd; payload_hash and md5 are the body's.
+ * With want_etag the answer's ETag must be that hex MD5 where S3's rules
+ * make it comparable, or the attempt failed.  With keep_body a 2xx body
+ * is left in body (NUL-terminated; the caller frees it).
+ */
+struct s3_call {
+	const char *method;
+	const char *key;
+	struct s3_pair params[S3_CALL_MAX_PARAMS];
+	size_t nparams;
+	const char *content_type;
+	const char *data;
+	int fd;
+	uint64_t off;
+	uint64_t size;
+	const char *payload_hash;	/* NULL: the hash of an empty body */
+	const char *md5;		/* base64, or NULL: no Content-MD5 */
+	const char *want_etag;
+	int keep_body;
+	char *body;
+	size_t body_len;
+	struct s3_object_info info;
+	int etag_opaque;	/* SSE-KMS or SSE-C: the ETag is no MD5 */
+};
+
+enum s3_status s3_call(struct s3_client *c, struct s3_call *call,
+		       struct s3_error *err);
+
+/* The multipart settings of a client. */
+struct s3_mp_conf {
+	uint64_t threshold;
+	uint64_t part_size;
+	int threads;		/* parts in flight for one upload */
+};
+void s3_client_mp_conf(const struct s3_client *c, struct s3_mp_conf *mc);
+
+/* ---- s3-multipart.c ---- */
+
+/* The part size for an object of size bytes: S3's limits respected. */
+uint64_t s3_mp_part_size(uint64_t size, uint64_t wanted);
+
+/* The CompleteMultipartUpload body for parts; caller frees, NULL: OOM. */
+char *s3_mp_complete_body(const struct s3_part *parts, size_t n);
+
+/* The multipart ETag: hex MD5 of the parts' binary MD5s, "-", count. */
+int s3_mp_etag(const char (*md5_hex)[33], size_t n, char *out, size_t size);
+
+/* Upload fd by multipart; the engine behind s3_put_file_ex. */
+enum s3_status s3_mp_upload(struct s3_client *c, const char *key, int fd,
+			    uint64_t size, const char *content_type,
+			    const struct s3_put_opts *opts,
+			    struct s3_object_info *pinfo,
+			    struct s3_error *err);
+
+/* ---- s3-creds.c ---- */
+
+/*
+ * Read one profile from a credentials file (section [NAME]) or a config
+ * file (is_config: [profile NAME], or [default]) into cr, filling only
+ * what cr lacks.  1 when the profile was found, 0 when not (or no file),
+ * -1 without memory.
+ */
+int s3_creds_read_file(struct s3_creds *cr, const char *path,
+		       const char *profile, int is_config);
 
 #endif
