@@ -163,6 +163,13 @@ struct cache_entry *cache_entry_find(struct cache *c, const char *key)
 	return found ? *found : NULL;
 }
 
+static int has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n > m && strcmp(s + n - m, suffix) == 0;
+}
+
 struct cache_entry *cache_entry_get(struct cache *c, const char *key)
 {
 	struct cache_entry *e = cache_entry_find(c, key);
@@ -174,6 +181,7 @@ struct cache_entry *cache_entry_get(struct cache *c, const char *key)
 	e->refs = 1;
 	e->in_table = 1;
 	e->last_use = cache_now();
+	e->local_only = has_suffix(key, CACHE_SIDECAR_SUFFIX);
 	if (!tsearch(e, &c->table, cmp_entry))
 		abort();
 	return e;
@@ -185,6 +193,8 @@ void cache_entry_put(struct cache *c, struct cache_entry *e)
 	(void)c;
 	if (--e->refs > 0)
 		return;
+	free(e->pb_sticky);
+	free(e->pb_request);
 	free(e->key);
 	free(e);
 }
@@ -281,12 +291,16 @@ static void free_dir_node(void *p)
 	free(d);
 }
 
+static void free_dir_pb(void *p);
+static void dir_pb_load(void *arg, const char *dir, const char *request);
+
 /* Free what cache_alloc and cache_new built; workers are stopped. */
 static void cache_release_all(struct cache *c)
 {
 	tdestroy(c->table, free_entry_node);
 	tdestroy(c->dirs, free_dir_node);
 	tdestroy(c->inflight, free);
+	tdestroy(c->dir_pb, free_dir_pb);
 	jnl_close(c->jnl);
 	if (c->lock_fd >= 0)
 		close(c->lock_fd);
@@ -318,6 +332,7 @@ struct cache *cache_new(const struct cache_opts *o, struct s3_client *s3,
 		goto fail;
 	if (cache_recover(c, err, errlen) < 0)
 		goto fail;
+	jnl_scan_dir_postbacks(c->jnl, dir_pb_load, c);
 	return c;
 
 fail:
@@ -810,13 +825,94 @@ int cache_fstat(struct cache_file *f, struct stat *st)
 	return 0;
 }
 
+static int journal_queued(struct cache *c, struct cache_entry *e);
+
+/* The version a waiting fsync cares about is acknowledged or failed. */
+static int upload_settled(const struct cache_entry *e, uint64_t v)
+{
+	if (e->version != v || !e->in_table)
+		return 1;
+	return cache_state_clean(e->state) || e->state == CACHE_FAILED;
+}
+
+/*
+ * fsync with fsync_upload: the bytes written so far become a version of
+ * their own, which jumps the queue, and the caller waits until S3 has
+ * acknowledged it.  The file stays open for more writes.
+ */
+static int fsync_upload(struct cache_file *f)
+{
+	struct cache *c = f->c;
+	struct cache_entry *e = f->e;
+	uint64_t id, v;
+	int fd, ret = 0;
+	char path[PATH_MAX];
+
+	pthread_mutex_lock(&c->lock);
+	if (e->work_id != f->work_id || !e->dirty || e->local_only)
+		goto out;
+	id = c->next_id++;
+	cache_staging_path(c, id, path, sizeof(path));
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	e->refs++;
+	pthread_mutex_unlock(&c->lock);
+	ret = copy_staged(c, f->work_id, fd);
+	close(fd);
+	pthread_mutex_lock(&c->lock);
+	cache_entry_put(c, e);
+	if (ret == 0 && e->work_id != f->work_id)
+		ret = -EBADF;
+	if (ret < 0) {
+		unlink(path);
+		goto out;
+	}
+	if (e->file_id && e->file_id != e->busy_file_id)
+		cache_unlink_staging(c, e->file_id, e->file_size);
+	e->file_id = id;
+	e->file_size = e->work_size;
+	cache_space_add(c, e->file_size);
+	e->dirty = 0;
+	e->version++;
+	e->upload_id[0] = '\0';
+	e->attempts = 0;
+	e->state = CACHE_QUEUED;
+	v = e->version;
+	ret = journal_queued(c, e);
+	upq_push(c, e);
+	e->waiters++;
+	pthread_cond_signal(&c->work_cv);
+	while (!upload_settled(e, v) && !c->stopping)
+		pthread_cond_wait(&c->idle_cv, &c->lock);
+	e->waiters--;
+	if (e->version == v && e->state == CACHE_FAILED)
+		ret = -EIO;
+out:
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
 int cache_fsync(struct cache_file *f, int datasync)
 {
 	if (f->fd < 0)
 		return 0;
 	if ((datasync ? fdatasync(f->fd) : fsync(f->fd)) < 0)
 		return -errno;
+	if (f->work_id && f->c->opts.fsync_upload)
+		return fsync_upload(f);
 	return 0;
+}
+
+/* Replace a malloc'd string field with a copy of v (or NULL). */
+static void set_string(char **field, const char *v)
+{
+	char *copy = v ? xstrdup(v) : NULL;
+
+	free(*field);
+	*field = copy;
 }
 
 /* Journal e's newest version as QUEUED. */
@@ -828,6 +924,7 @@ static int journal_queued(struct cache *c, struct cache_entry *e)
 		.file_id = e->file_id,
 		.deleted = e->deleted,
 		.state = "QUEUED",
+		.postback = e->deleted ? NULL : e->pb_request,
 	};
 
 	return jnl_put(c->jnl, &r);
@@ -838,11 +935,24 @@ static int journal_queued(struct cache *c, struct cache_entry *e)
  * journaled and queued after the settle delay; an unchanged copy is
  * dropped (or kept as a clean copy when it was fetched from S3).
  */
-static int close_work(struct cache *c, struct cache_entry *e)
+static int close_work(struct cache *c, struct cache_entry *e,
+		      const char *request)
 {
 	uint64_t old = e->file_id, old_size = e->file_size;
 	int ret;
 
+	if (e->local_only) {
+		if (old)
+			cache_unlink_staging(c, old, old_size);
+		e->file_id = e->work_id;
+		e->file_size = e->work_size;
+		e->work_id = 0;
+		e->dirty = 0;
+		e->version++;
+		e->upload_id[0] = '\0';
+	e->upload_id[0] = '\0';
+		return 0;
+	}
 	if (!e->dirty) {
 		if (old) {
 			cache_unlink_staging(c, e->work_id, e->work_size);
@@ -863,9 +973,11 @@ static int close_work(struct cache *c, struct cache_entry *e)
 	e->work_id = 0;
 	e->dirty = 0;
 	e->version++;
+	e->upload_id[0] = '\0';
 	e->attempts = 0;
 	e->error[0] = '\0';
 	e->state = CACHE_QUEUED;
+	set_string(&e->pb_request, e->pb_sticky ? e->pb_sticky : request);
 	ret = journal_queued(c, e);
 	if (old && old != e->busy_file_id)
 		cache_unlink_staging(c, old, old_size);
@@ -873,7 +985,12 @@ static int close_work(struct cache *c, struct cache_entry *e)
 	return ret;
 }
 
-int cache_release(struct cache_file *f)
+int cache_file_writable(const struct cache_file *f)
+{
+	return f->work_id != 0;
+}
+
+int cache_release(struct cache_file *f, const char *request)
 {
 	struct cache *c = f->c;
 	struct cache_entry *e = f->e;
@@ -884,7 +1001,7 @@ int cache_release(struct cache_file *f)
 
 	pthread_mutex_lock(&c->lock);
 	if (e && f->work_id && e->work_id == f->work_id && --e->writers == 0)
-		ret = close_work(c, e);
+		ret = close_work(c, e, request);
 	if (e)
 		cache_entry_put(c, e);
 	pthread_mutex_unlock(&c->lock);
@@ -913,6 +1030,7 @@ static void make_tombstone(struct cache *c, struct cache_entry *e)
 {
 	e->deleted = 1;
 	e->version++;
+	e->upload_id[0] = '\0';
 	e->attempts = 0;
 	e->state = CACHE_DELETING;
 	cache_entry_relive(c, e, 0);
@@ -933,6 +1051,8 @@ int cache_unlink(struct cache *c, const char *key, int remote_exists)
 	if (!e)
 		e = cache_entry_get(c, key);
 	remote_exists |= e->remote || e->busy;
+	if (e->local_only)
+		remote_exists = 0;
 	forget_local(c, e);
 
 	/* Never in S3 and not on its way: cancelling the upload is enough. */
@@ -1009,6 +1129,8 @@ int cache_rename(struct cache *c, const char *from, const char *to,
 		if (cache_state_clean(e->state))
 			c->clean -= e->file_size;
 		e->version++;
+		e->upload_id[0] = '\0';
+	e->upload_id[0] = '\0';
 		e->attempts = 0;
 		e->state = CACHE_QUEUED;
 		journal_queued(c, e);
@@ -1053,6 +1175,192 @@ int cache_retry(struct cache *c, const char *key)
 		pthread_cond_broadcast(&c->work_cv);
 		ret = 0;
 	} else if (e) {
+		ret = 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+void cache_fire_final(struct cache *c, struct cache_entry *e,
+		      const char *event)
+{
+	int failed = strcmp(event, "failed") == 0;
+	struct cache_final ev = {
+		.event = event,
+		.key = e->key,
+		.request = e->pb_request,
+		.etag = failed ? NULL : e->etag,
+		.error = failed ? e->error : NULL,
+		.size = e->file_size,
+		.version = e->version,
+		.visible = e->state == CACHE_VISIBLE,
+		.attempts = e->attempts,
+	};
+
+	if (!e->pb_request || !c->opts.on_final || e->pb_fired == e->version)
+		return;
+	if (e->upload_end > 0)
+		ev.waited_ms = (long)((cache_now() - e->upload_end) * 1000);
+	c->opts.on_final(c->opts.final_arg, &ev);
+	e->pb_fired = e->version;
+	jnl_set_postback(c->jnl, e->key, e->version, NULL);
+}
+
+/* The event to send now for a version already at its end, or NULL. */
+static const char *final_event(const struct cache_entry *e)
+{
+	if (e->state == CACHE_VISIBLE)
+		return "visible";
+	if (e->state == CACHE_UNCONFIRMED)
+		return "unconfirmed";
+	if (e->state == CACHE_FAILED)
+		return "failed";
+	return NULL;
+}
+
+int cache_set_postback(struct cache *c, const char *key,
+		       const char *request, int sticky)
+{
+	struct cache_entry *e;
+	const char *event;
+
+	pthread_mutex_lock(&c->lock);
+	e = cache_entry_find(c, key);
+	if (!e || e->deleted || e->local_only) {
+		pthread_mutex_unlock(&c->lock);
+		return -ENOENT;
+	}
+	if (sticky)
+		set_string(&e->pb_sticky, request);
+	set_string(&e->pb_request, request);
+	if (e->version) {
+		jnl_set_postback(c->jnl, key, e->version, request);
+		event = final_event(e);
+		if (event)
+			cache_fire_final(c, e, event);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+int cache_get_postback(struct cache *c, const char *key, char *buf,
+		       size_t size)
+{
+	struct cache_entry *e;
+	const char *v = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	e = cache_entry_find(c, key);
+	if (e && !e->deleted)
+		v = e->pb_sticky ? e->pb_sticky : e->pb_request;
+	if (v)
+		snprintf(buf, size, "%s", v);
+	pthread_mutex_unlock(&c->lock);
+	return v ? 0 : -ENODATA;
+}
+
+int cache_read_local(struct cache *c, const char *key, char *buf,
+		     size_t size)
+{
+	struct cache_entry *e;
+	char path[PATH_MAX];
+	ssize_t n = -1;
+	int fd = -1;
+
+	pthread_mutex_lock(&c->lock);
+	e = cache_entry_find(c, key);
+	if (e && !e->deleted && (e->work_id || e->file_id)) {
+		cache_staging_path(c, e->work_id ? e->work_id : e->file_id,
+				   path, sizeof(path));
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (fd < 0)
+		return -ENOENT;
+	n = pread(fd, buf, size, 0);
+	close(fd);
+	return n < 0 ? -EIO : (int)n;
+}
+
+struct dir_pb {
+	char *dir;
+	char *request;
+};
+
+static void free_dir_pb(void *p)
+{
+	struct dir_pb *d = p;
+
+	free(d->dir);
+	free(d->request);
+	free(d);
+}
+
+static int cmp_dir_pb(const void *a, const void *b)
+{
+	const struct dir_pb *x = a, *y = b;
+
+	return strcmp(x->dir, y->dir);
+}
+
+/* Keep dir's postback in memory (NULL request: forget it). */
+static void dir_pb_store(struct cache *c, const char *dir,
+			 const char *request)
+{
+	struct dir_pb probe = { .dir = (char *)dir };
+	struct dir_pb **found = tfind(&probe, &c->dir_pb, cmp_dir_pb);
+	struct dir_pb *d;
+
+	if (found && !request) {
+		d = *found;
+		tdelete(d, &c->dir_pb, cmp_dir_pb);
+		free(d->dir);
+		free(d->request);
+		free(d);
+		return;
+	}
+	if (found) {
+		set_string(&(*found)->request, request);
+		return;
+	}
+	if (!request)
+		return;
+	d = xcalloc(1, sizeof(*d));
+	d->dir = xstrdup(dir);
+	d->request = xstrdup(request);
+	if (!tsearch(d, &c->dir_pb, cmp_dir_pb))
+		abort();
+}
+
+static void dir_pb_load(void *arg, const char *dir, const char *request)
+{
+	dir_pb_store(arg, dir, request);
+}
+
+int cache_dir_postback_set(struct cache *c, const char *dir,
+			   const char *request)
+{
+	int ret;
+
+	pthread_mutex_lock(&c->lock);
+	ret = jnl_dir_postback(c->jnl, dir, request);
+	if (ret == 0)
+		dir_pb_store(c, dir, request);
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+int cache_dir_postback_get(struct cache *c, const char *dir, char *buf,
+			   size_t size)
+{
+	struct dir_pb probe = { .dir = (char *)dir };
+	struct dir_pb **found;
+	int ret = -ENODATA;
+
+	pthread_mutex_lock(&c->lock);
+	found = tfind(&probe, &c->dir_pb, cmp_dir_pb);
+	if (found) {
+		snprintf(buf, size, "%s", (*found)->request);
 		ret = 0;
 	}
 	pthread_mutex_unlock(&c->lock);

@@ -29,10 +29,32 @@ enum cache_state {
 	CACHE_DELETING,		/* unlinked; the DELETE is queued */
 };
 
+/* Files named NAME.postback are postback sidecars: kept, never uploaded. */
+#define CACHE_SIDECAR_SUFFIX ".postback"
+
+/* The final outcome of a version that asked for a postback. */
+struct cache_final {
+	const char *event;	/* "visible", "unconfirmed" or "failed" */
+	const char *key;
+	const char *request;	/* the postback asked for */
+	const char *etag;	/* NULL when failed */
+	const char *error;	/* NULL unless failed */
+	uint64_t size;
+	uint64_t version;
+	int visible;
+	long waited_ms;
+	unsigned attempts;
+};
+
+/*
+ * Called with the cache's lock held, before the outcome is journaled, so
+ * it must only record the event durably and return.
+ */
+typedef void (*cache_final_fn)(void *arg, const struct cache_final *ev);
+
 struct cache_opts {
 	const char *dir;	/* cache directory, created 0700 */
 	int concurrency;	/* upload workers */
-	int retries;		/* attempts per upload before FAILED */
 	int drain_timeout;	/* seconds unmount waits for the queue */
 	int upload_delay_ms;	/* settle time before a closed file's PUT */
 	uint64_t cache_size;	/* bytes of staging files before eviction */
@@ -40,6 +62,9 @@ struct cache_opts {
 	int visibility_poll_ms;	/* between HEADs after an upload */
 	int visibility_timeout_ms;	/* after it: UNCONFIRMED */
 	int read_wait_ms;	/* longest a reader waits for visibility */
+	int fsync_upload;	/* fsync also waits for S3 to have the bytes */
+	cache_final_fn on_final;	/* postbacks, or NULL */
+	void *final_arg;
 };
 
 struct cache;
@@ -88,8 +113,37 @@ int cache_ftruncate(struct cache_file *f, off_t size);
 int cache_fstat(struct cache_file *f, struct stat *st);
 int cache_fsync(struct cache_file *f, int datasync);
 
-/* Last close of a written file queues its content for upload. */
-int cache_release(struct cache_file *f);
+/*
+ * Last close of a written file queues its content for upload.  request is
+ * the postback that applies unless the file has its own (xattr): from a
+ * sidecar, a directory, or the default; NULL for none.
+ */
+int cache_release(struct cache_file *f, const char *request);
+
+/* 1 when f is open for writing. */
+int cache_file_writable(const struct cache_file *f);
+
+/*
+ * Ask for a postback for key's newest version; with sticky (an xattr on
+ * the file) also for its later versions.  Sent at once if the version is
+ * already final.  -ENOENT when the cache holds nothing for key.
+ */
+int cache_set_postback(struct cache *c, const char *key,
+		       const char *request, int sticky);
+
+/* The postback key asks for, copied into buf; -ENODATA if none. */
+int cache_get_postback(struct cache *c, const char *key, char *buf,
+		       size_t size);
+
+/* Read up to size bytes of a local file (sidecars); -ENOENT if none. */
+int cache_read_local(struct cache *c, const char *key, char *buf,
+		     size_t size);
+
+/* Directory postbacks, kept in the journal across mounts. */
+int cache_dir_postback_set(struct cache *c, const char *dir,
+			   const char *request);
+int cache_dir_postback_get(struct cache *c, const char *dir, char *buf,
+			   size_t size);
 
 /* Forget key locally and queue its DELETE in S3 (if remote_exists). */
 int cache_unlink(struct cache *c, const char *key, int remote_exists);

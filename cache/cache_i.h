@@ -42,15 +42,21 @@ struct cache_entry {
 	int queued;		/* on the upload queue */
 	int busy;		/* a worker is transferring it */
 	uint64_t busy_file_id;	/* the staging file the worker reads */
-	unsigned attempts;	/* failed tries of the newest version */
+	unsigned attempts;	/* upload tries of the newest version */
 	struct timespec retry_at;	/* not before this (CLOCK_MONOTONIC) */
 	char error[256];	/* the last failure, for the user */
 	char etag[80];		/* what S3 answered for the newest upload */
+	char upload_id[256];	/* multipart upload of the newest version */
 
 	uint64_t uploaded_version;	/* whose PUT S3 acknowledged */
 	double upload_end;	/* when, in monotonic seconds */
 	long visible_ms;	/* upload end to VISIBLE, -1 if not yet */
 	unsigned waiters;	/* readers waiting for visibility */
+
+	int local_only;		/* a sidecar: never uploaded */
+	char *pb_sticky;	/* postback set on the file (xattr) */
+	char *pb_request;	/* postback of the newest version */
+	uint64_t pb_fired;	/* version whose postback was handed on */
 
 	struct cache_entry *qnext;
 };
@@ -63,6 +69,7 @@ struct cache {
 	void *table;			/* tsearch tree of entries by key */
 	void *dirs;			/* tsearch tree of struct dir_count */
 	void *inflight;			/* keys being transferred right now */
+	void *dir_pb;			/* tsearch tree of directory postbacks */
 	struct cache_entry *qhead;
 	struct cache_entry *qtail;
 	unsigned nbusy;
@@ -116,6 +123,10 @@ void cache_space_evict(struct cache *c, uint64_t want);
 
 /* Wait (lock held) until a reader may have e's bytes; see cache.c. */
 void cache_read_barrier(struct cache *c, struct cache_entry *e);
+
+/* Hand a final outcome of e's newest version to the postback hook. */
+void cache_fire_final(struct cache *c, struct cache_entry *e,
+		      const char *event);
 
 /* upq.c: all with cache.lock held unless said otherwise. */
 void upq_push(struct cache *c, struct cache_entry *e);

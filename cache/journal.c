@@ -27,13 +27,18 @@ enum stmt_id {
 	ST_REKEY,
 	ST_SCAN,
 	ST_PRUNE,
+	ST_POSTBACK,
+	ST_DIR_PB_SET,
+	ST_DIR_PB_DEL,
+	ST_DIR_PB_SCAN,
 	ST_COUNT
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_PUT] = "INSERT OR REPLACE INTO versions (key, version, file_id, "
-		   "deleted, state, error, upload_id, etag, updated) "
-		   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, julianday('now'))",
+		   "deleted, state, error, upload_id, etag, postback, updated) "
+		   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+		   "julianday('now'))",
 	[ST_STATE] = "UPDATE versions SET state = ?3, error = ?4, "
 		     "etag = coalesce(?5, etag), updated = julianday('now') "
 		     "WHERE key = ?1 AND version = ?2",
@@ -43,9 +48,15 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_REKEY_DROP] = "DELETE FROM versions WHERE key = ?2",
 	[ST_REKEY] = "UPDATE versions SET key = ?2 WHERE key = ?1",
 	[ST_SCAN] = "SELECT key, version, file_id, deleted, state, error, "
-		    "upload_id, etag FROM versions",
+		    "upload_id, etag, postback FROM versions",
 	[ST_PRUNE] = "DELETE FROM versions WHERE state IN "
-		     "('UPLOADED', 'VISIBLE', 'UNCONFIRMED')",
+		     "('VISIBLE', 'UNCONFIRMED')",
+	[ST_POSTBACK] = "UPDATE versions SET postback = ?3 "
+			"WHERE key = ?1 AND version = ?2",
+	[ST_DIR_PB_SET] = "INSERT OR REPLACE INTO dir_postbacks (dir, request)"
+			  " VALUES (?1, ?2)",
+	[ST_DIR_PB_DEL] = "DELETE FROM dir_postbacks WHERE dir = ?1",
+	[ST_DIR_PB_SCAN] = "SELECT dir, request FROM dir_postbacks",
 };
 
 static const char schema[] =
@@ -58,7 +69,11 @@ static const char schema[] =
 	" error TEXT,"
 	" upload_id TEXT,"
 	" etag TEXT,"
-	" updated REAL NOT NULL)";
+	" postback TEXT,"
+	" updated REAL NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS dir_postbacks ("
+	" dir TEXT PRIMARY KEY NOT NULL,"
+	" request TEXT NOT NULL)";
 
 struct jnl {
 	sqlite3 *db;
@@ -174,6 +189,7 @@ int jnl_put(struct jnl *j, const struct jnl_row *r)
 	bind_text(s, 6, r->error);
 	bind_text(s, 7, r->upload_id);
 	bind_text(s, 8, r->etag);
+	bind_text(s, 9, r->postback);
 	return step(j, ST_PUT);
 }
 
@@ -246,12 +262,52 @@ int jnl_scan(struct jnl *j, jnl_scan_fn fn, void *arg)
 		r.error = col_text(s, 5);
 		r.upload_id = col_text(s, 6);
 		r.etag = col_text(s, 7);
+		r.postback = col_text(s, 8);
 		if (r.key && r.state)
 			fn(arg, &r);
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return fail(j, "scan");
+	return 0;
+}
+
+int jnl_set_postback(struct jnl *j, const char *key, uint64_t version,
+		     const char *request)
+{
+	sqlite3_stmt *s = j->st[ST_POSTBACK];
+
+	bind_text(s, 1, key);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)version);
+	bind_text(s, 3, request);
+	return step(j, ST_POSTBACK);
+}
+
+int jnl_dir_postback(struct jnl *j, const char *dir, const char *request)
+{
+	sqlite3_stmt *s;
+
+	if (!request) {
+		bind_text(j->st[ST_DIR_PB_DEL], 1, dir);
+		return step(j, ST_DIR_PB_DEL);
+	}
+	s = j->st[ST_DIR_PB_SET];
+	bind_text(s, 1, dir);
+	bind_text(s, 2, request);
+	return step(j, ST_DIR_PB_SET);
+}
+
+int jnl_scan_dir_postbacks(struct jnl *j, jnl_dir_fn fn, void *arg)
+{
+	sqlite3_stmt *s = j->st[ST_DIR_PB_SCAN];
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (col_text(s, 0) && col_text(s, 1))
+			fn(arg, col_text(s, 0), col_text(s, 1));
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return fail(j, "scan dir postbacks");
 	return 0;
 }
 

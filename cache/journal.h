@@ -25,6 +25,7 @@ struct jnl_row {
 	const char *error;	/* last failure, or NULL */
 	const char *upload_id;	/* multipart upload in flight, or NULL */
 	const char *etag;	/* what S3 answered, or NULL */
+	const char *postback;	/* postback asked for, not yet sent; or NULL */
 };
 
 struct jnl *jnl_open(const char *dir, int durable, char *err, size_t errlen);
@@ -48,6 +49,16 @@ int jnl_rekey(struct jnl *j, const char *from, const char *to);
 /* Call fn for every row; rows stay valid only during the call. */
 typedef void (*jnl_scan_fn)(void *arg, const struct jnl_row *r);
 int jnl_scan(struct jnl *j, jnl_scan_fn fn, void *arg);
+
+/* Attach (or with NULL clear) the postback request of version v. */
+int jnl_set_postback(struct jnl *j, const char *key, uint64_t version,
+		     const char *request);
+
+/* Remember (or with NULL forget) a directory's postback request. */
+int jnl_dir_postback(struct jnl *j, const char *dir, const char *request);
+
+typedef void (*jnl_dir_fn)(void *arg, const char *dir, const char *request);
+int jnl_scan_dir_postbacks(struct jnl *j, jnl_dir_fn fn, void *arg);
 
 /* Drop rows whose upload is finished: they are not needed to recover. */
 int jnl_prune_done(struct jnl *j);

@@ -72,8 +72,7 @@ static void keep_id(struct recovery *r, uint64_t id)
 
 static int is_done(const char *state)
 {
-	return strcmp(state, "UPLOADED") == 0 ||
-	       strcmp(state, "VISIBLE") == 0 ||
+	return strcmp(state, "VISIBLE") == 0 ||
 	       strcmp(state, "UNCONFIRMED") == 0;
 }
 
@@ -118,6 +117,22 @@ static void recover_row(void *arg, const struct jnl_row *row)
 	e->state = row->deleted ? CACHE_DELETING : CACHE_QUEUED;
 	snprintf(e->error, sizeof(e->error), "%s", row->error ? row->error
 							       : "");
+	if (row->postback)
+		e->pb_request = strdup(row->postback);
+	if (row->upload_id)
+		snprintf(e->upload_id, sizeof(e->upload_id), "%s",
+			 row->upload_id);
+
+	/* Uploaded before the crash: probe again, its postback may be due. */
+	if (strcmp(row->state, "UPLOADED") == 0) {
+		e->state = CACHE_UPLOADED;
+		e->uploaded_version = e->version;
+		e->upload_end = cache_now();
+		e->visible_ms = -1;
+		snprintf(e->etag, sizeof(e->etag), "%s", row->etag ? row->etag
+								   : "");
+		c->clean += e->file_size;
+	}
 	cache_entry_relive(c, e, 0);
 	cache_space_add(c, e->file_size);
 	upq_push(c, e);
@@ -144,7 +159,8 @@ static unsigned remove_orphans(struct recovery *r)
 
 	if (!d)
 		return 0;
-	qsort(r->ids, r->nids, sizeof(*r->ids), cmp_id);
+	if (r->nids)
+		qsort(r->ids, r->nids, sizeof(*r->ids), cmp_id);
 	while ((de = readdir(d)) != NULL) {
 		char *end;
 		uint64_t id = strtoull(de->d_name, &end, 16);
@@ -153,7 +169,8 @@ static unsigned remove_orphans(struct recovery *r)
 			continue;
 		if (id >= c->next_id)
 			c->next_id = id + 1;
-		if (bsearch(&id, r->ids, r->nids, sizeof(id), cmp_id))
+		if (r->nids &&
+		    bsearch(&id, r->ids, r->nids, sizeof(id), cmp_id))
 			continue;
 		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
 			removed++;

@@ -30,7 +30,7 @@ void cache_space_sub(struct cache *c, uint64_t bytes)
 static int evictable(const struct cache_entry *e)
 {
 	return e->in_table && e->file_id && !e->work_id && !e->busy &&
-	       !e->queued && !e->deleted && !e->waiters &&
+	       !e->queued && !e->deleted && !e->waiters && !e->local_only &&
 	       (e->state == CACHE_VISIBLE || e->state == CACHE_UNCONFIRMED);
 }
 
@@ -71,7 +71,8 @@ void cache_space_evict(struct cache *c, uint64_t want)
 	size_t i;
 
 	twalk_r(c->table, collect, &vs);
-	qsort(vs.v, vs.n, sizeof(*vs.v), by_last_use);
+	if (vs.n)
+		qsort(vs.v, vs.n, sizeof(*vs.v), by_last_use);
 	for (i = 0; i < vs.n && freed < want; i++) {
 		struct cache_entry *e = vs.v[i];
 

@@ -24,8 +24,6 @@
 #include "cache_i.h"
 #include "log.h"
 
-#define BACKOFF_BASE_MS 200
-#define BACKOFF_CAP_MS 20000
 #define LATE_PROBE_MS 300000	/* UNCONFIRMED versions are probed this long */
 
 static void now_plus_ms(struct timespec *ts, long ms)
@@ -44,19 +42,6 @@ static int ts_before(const struct timespec *a, const struct timespec *b)
 	if (a->tv_sec != b->tv_sec)
 		return a->tv_sec < b->tv_sec;
 	return a->tv_nsec < b->tv_nsec;
-}
-
-/* Full jitter: a uniform wait in [0, min(cap, base * 2^attempt)). */
-static long backoff_ms(unsigned attempt)
-{
-	long ceiling = BACKOFF_BASE_MS;
-	unsigned i;
-
-	for (i = 1; i < attempt && ceiling < BACKOFF_CAP_MS; i++)
-		ceiling *= 2;
-	if (ceiling > BACKOFF_CAP_MS)
-		ceiling = BACKOFF_CAP_MS;
-	return (long)(drand48() * (double)ceiling);
 }
 
 void upq_push(struct cache *c, struct cache_entry *e)
@@ -146,11 +131,39 @@ static struct cache_entry *pop_ready(struct cache *c, struct timespec *pwake)
 	return pick;
 }
 
-/* PUT one staged file. */
-static enum s3_status put_staged(struct cache *c, const char *key,
-				 uint64_t id, struct s3_object_info *info,
+/* Where a multipart upload's id is recorded as it starts. */
+struct upload_ctx {
+	struct cache *c;
+	struct cache_entry *e;
+	uint64_t version;
+};
+
+/* Journal a multipart upload's id, so a later mount can resume it. */
+static void remember_upload_id(void *arg, const char *upload_id)
+{
+	struct upload_ctx *u = arg;
+	struct cache *c = u->c;
+
+	pthread_mutex_lock(&c->lock);
+	if (u->e->version == u->version) {
+		snprintf(u->e->upload_id, sizeof(u->e->upload_id), "%s",
+			 upload_id);
+		jnl_set_upload_id(c->jnl, u->e->key, u->version, upload_id);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* PUT one staged file, resuming a multipart upload an earlier try began. */
+static enum s3_status put_staged(struct cache *c, struct upload_ctx *u,
+				 const char *key, uint64_t id,
+				 const char *resume, struct s3_object_info *info,
 				 struct s3_error *err)
 {
+	struct s3_put_opts opts = {
+		.resume_upload_id = *resume ? resume : NULL,
+		.on_upload_id = remember_upload_id,
+		.arg = u,
+	};
 	char path[PATH_MAX];
 	struct stat st;
 	enum s3_status ret;
@@ -168,52 +181,42 @@ static enum s3_status put_staged(struct cache *c, const char *key,
 			close(fd);
 		return S3_LOCAL;
 	}
-	ret = s3_put_file(c->s3, key, fd, (uint64_t)st.st_size,
-			  s3_mime_type(key), info, err);
+	ret = s3_put_file_ex(c->s3, key, fd, (uint64_t)st.st_size,
+			     s3_mime_type(key), &opts, info, err);
 	close(fd);
 	return ret;
 }
 
-/* Decide what happens after a failed transfer of version v. */
+/*
+ * After a failed transfer of version v.  s3/ has already retried what
+ * retrying could fix, so the version is FAILED: its bytes stay, and a
+ * transient failure is tried again after failed_retry seconds.
+ */
 static void record_failure(struct cache *c, struct cache_entry *e,
 			   uint64_t v, enum s3_status st,
 			   const struct s3_error *err)
 {
+	int again = st == S3_TRANSIENT || st == S3_LOCAL;
 	char kb[512];
-	long wait;
 
 	snprintf(e->error, sizeof(e->error), "%ld %s: %s", err->http,
 		 err->code, err->message);
-	jnl_set_state(c->jnl, e->key, v, "FAILED", e->error, NULL);
 	if (e->version != v) {
 		upq_push(c, e);
 		return;
 	}
-
-	e->attempts++;
-	if (st == S3_TRANSIENT && e->attempts < (unsigned)c->opts.retries) {
-		wait = backoff_ms(e->attempts);
-		log_info("upq", "bucket=%s key=%s: %s; retry %u in %ld ms",
-			 s3_client_bucket(c->s3),
-			 log_key(e->key, kb, sizeof(kb)), e->error,
-			 e->attempts, wait);
-		e->state = e->deleted ? CACHE_DELETING : CACHE_QUEUED;
-		now_plus_ms(&e->retry_at, wait);
-		upq_push(c, e);
-		return;
-	}
-
 	e->state = CACHE_FAILED;
-	if (st == S3_TRANSIENT) {
-		log_err("upq", "bucket=%s key=%s: %s; given up after %u "
-			"attempts, tried again in %d s",
-			s3_client_bucket(c->s3),
-			log_key(e->key, kb, sizeof(kb)), e->error, e->attempts,
+	cache_fire_final(c, e, "failed");
+	jnl_set_state(c->jnl, e->key, v, "FAILED", e->error, NULL);
+	if (again) {
+		log_err("upq", "bucket=%s key=%s: %s; FAILED, tried again in "
+			"%d s", s3_client_bucket(c->s3),
+			log_key(e->key, kb, sizeof(kb)), e->error,
 			c->opts.failed_retry_s);
-		e->attempts = 0;
 		upq_push_delayed(c, e, c->opts.failed_retry_s * 1000L);
 	} else {
-		log_err("upq", "bucket=%s key=%s: %s; not retried, bytes kept",
+		log_err("upq", "bucket=%s key=%s: %s; FAILED, not retried "
+			"(user.blitfs.retry tries again), bytes kept",
 			s3_client_bucket(c->s3),
 			log_key(e->key, kb, sizeof(kb)), e->error);
 	}
@@ -229,8 +232,8 @@ static void record_success(struct cache *c, struct cache_entry *e,
 		upq_push(c, e);
 		return;
 	}
-	e->attempts = 0;
 	e->error[0] = '\0';
+	e->upload_id[0] = '\0';
 	log_debug("upq", "bucket=%s key=%s: %s", s3_client_bucket(c->s3),
 		  log_key(e->key, kb, sizeof(kb)), del ? "deleted" : "uploaded");
 	if (del) {
@@ -261,6 +264,7 @@ static void set_visible(struct cache *c, struct cache_entry *e, uint64_t v)
 
 	e->visible_ms = (long)((cache_now() - e->upload_end) * 1000);
 	e->state = CACHE_VISIBLE;
+	cache_fire_final(c, e, "visible");
 	jnl_set_state(c->jnl, e->key, v, "VISIBLE", NULL, NULL);
 	log_debug("upq", "bucket=%s key=%s: visible after %ld ms",
 		  s3_client_bucket(c->s3), log_key(e->key, kb, sizeof(kb)),
@@ -277,6 +281,7 @@ static void probe_again(struct cache *c, struct cache_entry *e, uint64_t v)
 
 	if (left <= 0 && e->state == CACHE_UPLOADED) {
 		e->state = CACHE_UNCONFIRMED;
+		cache_fire_final(c, e, "unconfirmed");
 		jnl_set_state(c->jnl, e->key, v, "UNCONFIRMED", NULL, NULL);
 		log_info("upq", "bucket=%s key=%s: not visible %ld ms after "
 			 "upload; UNCONFIRMED, still probing",
@@ -318,8 +323,11 @@ static void run_probe(struct cache *c, struct cache_entry *e)
 		set_visible(c, e, v);
 	else if (st == S3_OK || st == S3_NOT_FOUND || st == S3_TRANSIENT)
 		probe_again(c, e, v);
-	else if (e->state == CACHE_UPLOADED)
+	else if (e->state == CACHE_UPLOADED) {
 		e->state = CACHE_UNCONFIRMED;
+		cache_fire_final(c, e, "unconfirmed");
+		jnl_set_state(c->jnl, e->key, v, "UNCONFIRMED", NULL, NULL);
+	}
 }
 
 /* Carry out the newest version of e; called and returns with the lock. */
@@ -327,7 +335,9 @@ static void run_job(struct cache *c, struct cache_entry *e)
 {
 	uint64_t v = e->version, fid = e->file_id, fsize = e->file_size;
 	int del = e->deleted;
+	struct upload_ctx u = { c, e, v };
 	struct s3_object_info info = { 0 };
+	char resume[sizeof(e->upload_id)];
 	struct s3_error err;
 	enum s3_status st;
 	char *key;
@@ -345,13 +355,15 @@ static void run_job(struct cache *c, struct cache_entry *e)
 	e->busy = 1;
 	e->busy_file_id = fid;
 	e->state = del ? CACHE_DELETING : CACHE_UPLOADING;
+	e->attempts++;
+	memcpy(resume, e->upload_id, sizeof(resume));
 	c->nbusy++;
 	pthread_mutex_unlock(&c->lock);
 
 	if (del)
 		st = s3_delete(c->s3, key, &err);
 	else
-		st = put_staged(c, key, fid, &info, &err);
+		st = put_staged(c, &u, key, fid, resume, &info, &err);
 
 	pthread_mutex_lock(&c->lock);
 	tdelete(key, &c->inflight, cmp_key);
@@ -398,7 +410,6 @@ int upq_start(struct cache *c)
 {
 	int i, ret;
 
-	srand48((long)time(NULL) ^ (long)getpid());
 
 	c->workers = calloc((size_t)c->opts.concurrency, sizeof(pthread_t));
 	if (!c->workers)

@@ -13,25 +13,31 @@
 #include <unistd.h>
 
 #include "fs-config.h"
+#include "notify.h"
+#include "s3.h"
 
-enum opt_type { OPT_STR, OPT_BOOL, OPT_UINT, OPT_SIZE, OPT_SECONDS };
+/* OPT_RATE: a decimal above min (requests per second). */
+enum opt_type { OPT_STR, OPT_BOOL, OPT_UINT, OPT_SIZE, OPT_SECONDS,
+		OPT_RATE };
 
 struct opt {
 	const char *name;
 	enum opt_type type;
 	size_t off;
 	const char *def;	/* default as text; NULL: unset */
-	long min, max;		/* for OPT_UINT */
+	long min, max;		/* for OPT_UINT; OPT_SIZE when max > 0 */
 	const char *help;
 };
 
 #define F(x) offsetof(struct fs_config, x)
+#define MIB (1024L * 1024)
 
 static const struct opt opts[] = {
 	{ "endpoint", OPT_STR, F(endpoint), NULL, 0, 0,
 	  "URL of the S3 service (default: AWS S3 in the region)" },
-	{ "region", OPT_STR, F(region), "us-east-1", 0, 0,
-	  "region the requests are signed for" },
+	{ "region", OPT_STR, F(region), NULL, 0, 0,
+	  "region the requests are signed for (default: AWS_PROFILE's, "
+	  "else us-east-1)" },
 	{ "path_style", OPT_BOOL, F(path_style), "0", 0, 1,
 	  "address the bucket as ENDPOINT/BUCKET instead of BUCKET.HOST" },
 	{ "cache_dir", OPT_STR, F(cache_dir), NULL, 0, 0,
@@ -39,7 +45,18 @@ static const struct opt opts[] = {
 	{ "concurrency", OPT_UINT, F(concurrency), "8", 1, 256,
 	  "uploads in flight at once" },
 	{ "retries", OPT_UINT, F(retries), "5", 1, 100,
-	  "attempts per upload before it is FAILED (and retried later)" },
+	  "attempts per request before the upload is FAILED (and retried "
+	  "later)" },
+	{ "write_rate", OPT_RATE, F(write_rate), "10", 0, 10000,
+	  "write requests (PUT, POST, DELETE) per second to the bucket; "
+	  "SlowDown lowers it for a while" },
+	{ "read_rate", OPT_RATE, F(read_rate), "100", 0, 100000,
+	  "read requests (GET, HEAD, LIST) per second to the bucket" },
+	{ "multipart_threshold", OPT_SIZE, F(multipart_threshold), "64M",
+	  5 * MIB, 5 * 1024 * MIB,
+	  "files from this size on go up in parts (K, M, G suffixes)" },
+	{ "part_size", OPT_SIZE, F(part_size), "16M", 5 * MIB, 5 * 1024 * MIB,
+	  "bytes in each part of a multipart upload (K, M, G suffixes)" },
 	{ "drain_timeout", OPT_UINT, F(drain_timeout), "30", 0, 86400,
 	  "seconds unmount waits for queued uploads" },
 	{ "timeout", OPT_UINT, F(timeout), "30", 1, 3600,
@@ -63,6 +80,17 @@ static const struct opt opts[] = {
 	{ "read_wait", OPT_SECONDS, F(read_wait_ms), "10", 0, 3600,
 	  "seconds a reader of a just-written file waits for S3 to show "
 	  "it (0: off)" },
+	{ "fsync_upload", OPT_BOOL, F(fsync_upload), "0", 0, 1,
+	  "fsync() also waits until S3 has acknowledged the bytes" },
+	{ "postback_url", OPT_STR, F(postback_url), NULL, 0, 0,
+	  "postback for every file that asks for none itself (http/https)" },
+	{ "postback_secret", OPT_STR, F(postback_secret), NULL, 0, 0,
+	  "HMAC-SHA256 key that signs postbacks; INI file only, never -o" },
+	{ "postback_secret_file", OPT_STR, F(postback_secret_file), NULL, 0, 0,
+	  "file holding the HMAC-SHA256 key that signs postbacks (the "
+	  "environment's BLITFS_POSTBACK_SECRET also works)" },
+	{ "postback_timeout", OPT_UINT, F(postback_timeout), "10", 1, 600,
+	  "seconds one postback request may take" },
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -132,6 +160,39 @@ static int parse_size(const char *v, uint64_t *out, const char **preason)
 	return 0;
 }
 
+/* A size within the option's bounds, when it has them. */
+static int parse_size_in(const char *v, const struct opt *o, uint64_t *out,
+			 const char **preason)
+{
+	uint64_t n;
+
+	if (parse_size(v, &n, preason) < 0)
+		return -1;
+	if (o->max > 0 && (n < (uint64_t)o->min || n > (uint64_t)o->max)) {
+		*preason = "out of range (5M to 5G)";
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
+/* A rate in requests per second: above min, at most max. */
+static int parse_rate(const char *v, const struct opt *o, double *out,
+		      const char **preason)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(v, &end);
+	if (errno || end == v || *end || !(d > o->min) || d > o->max) {
+		*preason = "not a number of requests per second above 0";
+		return -1;
+	}
+	*out = d;
+	return 0;
+}
+
 /* Seconds, fractions allowed ("0.5"), stored as milliseconds. */
 static int parse_seconds(const char *v, const struct opt *o, int *ms,
 			 const char **preason)
@@ -173,7 +234,9 @@ static int apply(struct fs_config *cfg, const struct opt *o, const char *v,
 		}
 		return 0;
 	case OPT_SIZE:
-		return parse_size(v, (uint64_t *)field, preason);
+		return parse_size_in(v, o, (uint64_t *)field, preason);
+	case OPT_RATE:
+		return parse_rate(v, o, (double *)field, preason);
 	case OPT_SECONDS:
 		return parse_seconds(v, o, (int *)field, preason);
 	case OPT_UINT:
@@ -328,9 +391,34 @@ void fs_config_env(struct fs_config *cfg)
 	take_env(&cfg->region, "AWS_DEFAULT_REGION");
 	take_env(&cfg->region, "AWS_REGION");
 	take_env(&cfg->endpoint, "AWS_ENDPOINT_URL");
-	take_env(&cfg->access_key, "AWS_ACCESS_KEY_ID");
-	take_env(&cfg->secret_key, "AWS_SECRET_ACCESS_KEY");
-	take_env(&cfg->session_token, "AWS_SESSION_TOKEN");
+	take_env(&cfg->postback_secret, "BLITFS_POSTBACK_SECRET");
+}
+
+/* Move a string into *field, freeing what was there. */
+static void move_str(char **field, char **from)
+{
+	free(*field);
+	*field = *from;
+	*from = NULL;
+}
+
+/*
+ * Credentials from the environment or AWS_PROFILE's shared files (see
+ * s3_creds_resolve), and the profile's region unless a region was set.
+ */
+static int take_creds(struct fs_config *cfg, char *err, size_t errlen)
+{
+	struct s3_creds cr;
+
+	if (s3_creds_resolve(&cr, NULL, err, errlen) < 0)
+		return -1;
+	move_str(&cfg->access_key, &cr.access_key);
+	move_str(&cfg->secret_key, &cr.secret_key);
+	move_str(&cfg->session_token, &cr.session_token);
+	if (!cfg->region && cr.region)
+		move_str(&cfg->region, &cr.region);
+	s3_creds_free(&cr);
+	return 0;
 }
 
 /* The staging cache defaults to one folder per bucket in the user's cache. */
@@ -360,11 +448,41 @@ static char *absolute(const char *path)
 	return strdup(buf);
 }
 
+/* Read the postback secret from its file: the first line, trimmed. */
+static int read_secret_file(struct fs_config *cfg, char *err, size_t errlen)
+{
+	char buf[1024];
+	FILE *fp = fopen(cfg->postback_secret_file, "r");
+
+	if (!fp) {
+		snprintf(err, errlen, "postback_secret_file %s: %s",
+			 cfg->postback_secret_file, strerror(errno));
+		return -1;
+	}
+	if (!fgets(buf, sizeof(buf), fp))
+		buf[0] = '\0';
+	fclose(fp);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (!*buf) {
+		snprintf(err, errlen, "postback_secret_file %s: empty",
+			 cfg->postback_secret_file);
+		return -1;
+	}
+	free(cfg->postback_secret);
+	cfg->postback_secret = strdup(buf);
+	memset(buf, 0, sizeof(buf));
+	return 0;
+}
+
 int fs_config_finish(struct fs_config *cfg, char *err, size_t errlen)
 {
 	char *abs;
 	char buf[256];
 
+	if (take_creds(cfg, err, errlen) < 0)
+		return -1;
+	if (!cfg->region)
+		cfg->region = strdup("us-east-1");
 	if (!cfg->endpoint) {
 		snprintf(buf, sizeof(buf), "https://s3.%s.amazonaws.com",
 			 cfg->region);
@@ -382,10 +500,10 @@ int fs_config_finish(struct fs_config *cfg, char *err, size_t errlen)
 	free(cfg->cache_dir);
 	cfg->cache_dir = abs;
 
-	if (!cfg->access_key || !cfg->secret_key) {
-		snprintf(err, errlen, "no credentials: set AWS_ACCESS_KEY_ID "
-			 "and AWS_SECRET_ACCESS_KEY");
+	if (cfg->postback_url &&
+	    pb_check_request(cfg->postback_url, err, errlen) < 0)
 		return -1;
-	}
+	if (cfg->postback_secret_file)
+		return read_secret_file(cfg, err, errlen);
 	return 0;
 }

@@ -34,8 +34,20 @@ struct fs_config {
 	int visibility_poll_ms;
 	int visibility_timeout_ms;
 	int read_wait_ms;
+	int fsync_upload;
+	char *postback_url;
+	char *postback_secret;		/* INI, file or environment only */
+	char *postback_secret_file;
+	int postback_timeout;
+	double write_rate;	/* write-class requests per second */
+	double read_rate;	/* read-class requests per second */
+	uint64_t multipart_threshold;	/* bytes */
+	uint64_t part_size;	/* bytes */
 
-	/* Credentials: from the environment only, never from argv. */
+	/*
+	 * Credentials: from the environment or AWS_PROFILE's shared files,
+	 * never from argv or the INI file.
+	 */
 	char *access_key;
 	char *secret_key;
 	char *session_token;
@@ -57,10 +69,14 @@ int fs_config_set(struct fs_config *cfg, const char *key, const char *value,
 int fs_config_load(struct fs_config *cfg, const char *path, char *err,
 		   size_t errlen);
 
-/* AWS_REGION, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL and the credentials. */
+/* AWS_REGION, AWS_DEFAULT_REGION and AWS_ENDPOINT_URL. */
 void fs_config_env(struct fs_config *cfg);
 
-/* Fill what is still unset from what is set (cache_dir from bucket...). */
+/*
+ * Fill what is still unset from what is set (cache_dir from bucket...),
+ * find the credentials (the environment's, else AWS_PROFILE's in the
+ * shared files) and take the profile's region when none was given.
+ */
 int fs_config_finish(struct fs_config *cfg, char *err, size_t errlen);
 
 /* Name and help text of option i, NULL past the last: for --help. */

@@ -326,7 +326,8 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
 	if (ret < 0)
 		goto out;
 	cache_list(x->cache, dir, add_local, &l);
-	qsort(l.v, l.n, sizeof(*l.v), cmp_dent);
+	if (l.n)
+		qsort(l.v, l.n, sizeof(*l.v), cmp_dent);
 
 	fill(buf, ".", NULL, 0, 0);
 	fill(buf, "..", NULL, 0, 0);
@@ -422,6 +423,30 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	return ret;
 }
 
+/*
+ * Close a handle.  A written file's new version takes the postback its
+ * sidecar, directory or the default asks for; a sidecar applies to its
+ * file.
+ */
+static int release_file(struct fs_ctx *x, const char *path,
+			struct cache_file *f)
+{
+	char req[FS_PB_REQUEST_MAX];
+	char *key;
+	int writable = cache_file_writable(f);
+	int ret;
+
+	if (!writable)
+		return cache_release(f, NULL);
+	key = fs_path_to_key(x->prefix, path);
+	ret = cache_release(f, fs_pb_fallback(x, key, req, sizeof(req)) == 0
+				       ? req
+				       : NULL);
+	fs_pb_apply_sidecar(x, key);
+	free(key);
+	return ret;
+}
+
 static int op_read(const char *path, char *buf, size_t size, off_t off,
 		   struct fuse_file_info *fi)
 {
@@ -450,14 +475,28 @@ static int op_truncate(const char *path, off_t size,
 	if (ret < 0)
 		return ret;
 	ret = cache_ftruncate(f, size);
-	cache_release(f);
+	release_file(ctx(), path, f);
+	return ret;
+}
+
+/* A sidecar that could never be sent fails its close(), not later. */
+static int op_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct fs_ctx *x = ctx();
+	char *key;
+	int ret;
+
+	if (!cache_file_writable((struct cache_file *)fi->fh))
+		return 0;
+	key = fs_path_to_key(x->prefix, path);
+	ret = fs_pb_check_sidecar(x, key);
+	free(key);
 	return ret;
 }
 
 static int op_release(const char *path, struct fuse_file_info *fi)
 {
-	(void)path;
-	return cache_release((struct cache_file *)fi->fh);
+	return release_file(ctx(), path, (struct cache_file *)fi->fh);
 }
 
 static int op_fsync(const char *path, int datasync,
@@ -601,6 +640,7 @@ out:
 
 static const char *const xattr_names[] = {
 	XATTR_PREFIX "state", XATTR_PREFIX "error", XATTR_PREFIX "etag",
+	XATTR_PREFIX "url", XATTR_PREFIX "visible_ms",
 };
 
 /* The value of one of blitfs's status attributes for key. */
@@ -612,11 +652,24 @@ static int xattr_value(struct fs_ctx *x, const char *key, const char *name,
 	struct s3_object_info oi;
 	struct s3_error err;
 
+	if (strcmp(name, "url") == 0) {
+		char *url = fs_path_object_url(x->cfg->endpoint,
+					       x->cfg->bucket,
+					       x->cfg->path_style, key);
+
+		snprintf(out, size, "%s", url);
+		free(url);
+		return 0;
+	}
 	if (cache_info(x->cache, key, &info) == 0) {
 		if (strcmp(name, "state") == 0)
 			snprintf(out, size, "%s", cache_state_name(info.state));
 		else if (strcmp(name, "error") == 0)
 			snprintf(out, size, "%s", info.error);
+		else if (strcmp(name, "visible_ms") == 0 && info.visible_ms >= 0)
+			snprintf(out, size, "%ld", info.visible_ms);
+		else if (strcmp(name, "visible_ms") == 0)
+			return -ENODATA;
 		else
 			snprintf(out, size, "%s", info.etag);
 		return 0;
@@ -627,6 +680,8 @@ static int xattr_value(struct fs_ctx *x, const char *key, const char *name,
 		snprintf(out, size, "REMOTE");
 	else if (strcmp(name, "error") == 0)
 		out[0] = '\0';
+	else if (strcmp(name, "visible_ms") == 0)
+		return -ENODATA;
 	else if (s3_head(x->s3, key, &oi, &err) == S3_OK)
 		snprintf(out, size, "%s", oi.etag);
 	else
@@ -638,7 +693,7 @@ static int op_getxattr(const char *path, const char *name, char *value,
 		       size_t size)
 {
 	struct fs_ctx *x = ctx();
-	char buf[512];
+	char buf[FS_PB_REQUEST_MAX];
 	char *key;
 	size_t len;
 	int ret;
@@ -646,13 +701,17 @@ static int op_getxattr(const char *path, const char *name, char *value,
 	if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) != 0)
 		return -ENODATA;
 	name += strlen(XATTR_PREFIX);
-	if (strcmp(name, "state") && strcmp(name, "error") &&
-	    strcmp(name, "etag"))
+	if (strcmp(name, "postback") == 0) {
+		ret = fs_pb_get(x, path, buf, sizeof(buf));
+	} else if (strcmp(name, "state") && strcmp(name, "error") &&
+		   strcmp(name, "etag") && strcmp(name, "url") &&
+		   strcmp(name, "visible_ms")) {
 		return -ENODATA;
-
-	key = fs_path_to_key(x->prefix, path);
-	ret = xattr_value(x, key, name, buf, sizeof(buf));
-	free(key);
+	} else {
+		key = fs_path_to_key(x->prefix, path);
+		ret = xattr_value(x, key, name, buf, sizeof(buf));
+		free(key);
+	}
 	if (ret < 0)
 		return ret;
 	len = strlen(buf);
@@ -682,7 +741,11 @@ static int op_listxattr(const char *path, char *list, size_t size)
 	return (int)o;
 }
 
-/* user.blitfs.retry asks for a FAILED upload to be tried again now. */
+/*
+ * user.blitfs.retry asks for a FAILED upload to be tried again now;
+ * user.blitfs.postback asks for a postback (on a directory: for every file
+ * closed beneath it).
+ */
 static int op_setxattr(const char *path, const char *name, const char *value,
 		       size_t size, int flags)
 {
@@ -690,9 +753,9 @@ static int op_setxattr(const char *path, const char *name, const char *value,
 	char *key;
 	int ret;
 
-	(void)value;
-	(void)size;
 	(void)flags;
+	if (strcmp(name, XATTR_PREFIX "postback") == 0)
+		return fs_pb_set(x, path, is_dir(x, path), value, size);
 	if (strcmp(name, XATTR_PREFIX "retry") != 0)
 		return -ENOTSUP;
 	key = fs_path_to_key(x->prefix, path);
@@ -765,8 +828,8 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->hard_remove = 1;
 	cfg->use_ino = 0;
 
-	if (cache_start(x->cache) < 0)
-		log_err("fs", "cannot start upload workers: %s",
+	if (cache_start(x->cache) < 0 || pb_start(x->pb) < 0)
+		log_err("fs", "cannot start upload or postback workers: %s",
 			strerror(errno));
 	else
 		x->started = 1;
@@ -782,6 +845,7 @@ const struct fuse_operations fs_ops = {
 	.read = op_read,
 	.write = op_write,
 	.truncate = op_truncate,
+	.flush = op_flush,
 	.release = op_release,
 	.fsync = op_fsync,
 	.unlink = op_unlink,

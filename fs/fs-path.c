@@ -1,6 +1,8 @@
 /*
  * fs-path.c - paths in the mount to keys in the bucket, and back.
  */
+#include <curl/curl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,4 +104,49 @@ int fs_path_child(const char *dir, const char *key, char *name, size_t size,
 	memcpy(name, rest, len);
 	name[len] = '\0';
 	return 1;
+}
+
+/* Percent-encode each segment of key, keeping the slashes between them. */
+static char *encode_key(const char *key)
+{
+	size_t cap = strlen(key) * 3 + 1, o = 0;
+	char *out = malloc(cap);
+	const char *seg = key;
+
+	if (!out)
+		abort();
+	for (;;) {
+		size_t len = strcspn(seg, "/");
+		char *e = curl_easy_escape(NULL, seg, (int)len);
+
+		if (!e)
+			abort();
+		o += (size_t)snprintf(out + o, cap - o, "%s", e);
+		curl_free(e);
+		if (seg[len] != '/')
+			break;
+		out[o++] = '/';
+		seg += len + 1;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+char *fs_path_object_url(const char *endpoint, const char *bucket,
+			 int path_style, const char *key)
+{
+	const char *host = strstr(endpoint, "://");
+	char *ekey = encode_key(key);
+	char *url = NULL;
+	int n;
+
+	if (path_style || !host)
+		n = asprintf(&url, "%s/%s/%s", endpoint, bucket, ekey);
+	else
+		n = asprintf(&url, "%.*s%s.%s/%s", (int)(host - endpoint + 3),
+			     endpoint, bucket, host + 3, ekey);
+	free(ekey);
+	if (n < 0)
+		abort();
+	return url;
 }

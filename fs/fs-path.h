@@ -36,4 +36,11 @@ int fs_path_name_ok(const char *name, size_t len);
 int fs_path_child(const char *dir, const char *key, char *name, size_t size,
 		  int *pis_dir);
 
+/*
+ * The URL of key's object: ENDPOINT/BUCKET/KEY path-style, else
+ * SCHEME://BUCKET.HOST/KEY, the key percent-encoded.  Caller frees.
+ */
+char *fs_path_object_url(const char *endpoint, const char *bucket,
+			 int path_style, const char *key);
+
 #endif

@@ -88,6 +88,13 @@ static int apply_opts(struct fs_config *cfg, struct cmdline *cl,
 
 		if (eq)
 			*eq = '\0';
+		if (strcmp(tok, "postback_secret") == 0) {
+			snprintf(err, ERRLEN, "-o postback_secret: a secret on "
+				 "the command line is visible to every user; "
+				 "use postback_secret_file or the INI file");
+			ret = -1;
+			break;
+		}
 		ret = fs_config_set(cfg, tok, eq ? eq + 1 : NULL, "-o", err,
 				    ERRLEN);
 		if (ret == -2) {
@@ -184,16 +191,33 @@ static struct s3_client *connect_bucket(const struct fs_config *cfg,
 		.secret_key = cfg->secret_key,
 		.session_token = cfg->session_token,
 		.timeout = cfg->timeout,
+		.write_rate = cfg->write_rate,
+		.read_rate = cfg->read_rate,
+		.concurrency = cfg->concurrency,
+		.retries = cfg->retries,
+		.multipart_threshold = cfg->multipart_threshold,
+		.part_size = cfg->part_size,
 	};
 	struct s3_error e;
 	struct s3_client *s3 = s3_client_new(&sc, &e);
+	enum log_level lvl;
+	enum s3_status st;
 
 	if (!s3) {
 		snprintf(err, ERRLEN, "endpoint %s: %s", cfg->endpoint,
 			 e.message);
 		return NULL;
 	}
-	if (s3_check_bucket(s3, &e) != S3_OK) {
+	/*
+	 * A mount that fails says why in one line: the check's retries
+	 * and their backoff are not news, unless debugging.
+	 */
+	lvl = log_threshold;
+	if (!cfg->debug)
+		log_set_level(LOG_LVL_WARN);
+	st = s3_check_bucket(s3, &e);
+	log_set_level(lvl);
+	if (st != S3_OK) {
 		snprintf(err, ERRLEN, "cannot mount bucket %s at %s: %s (%s)",
 			 cfg->bucket, cfg->endpoint, e.message, e.code);
 		s3_client_free(s3);
@@ -203,12 +227,12 @@ static struct s3_client *connect_bucket(const struct fs_config *cfg,
 }
 
 static struct cache *open_cache(const struct fs_config *cfg,
-				struct s3_client *s3, char *err)
+				struct s3_client *s3, struct fs_ctx *x,
+				char *err)
 {
 	struct cache_opts co = {
 		.dir = cfg->cache_dir,
 		.concurrency = cfg->concurrency,
-		.retries = cfg->retries,
 		.drain_timeout = cfg->drain_timeout,
 		.upload_delay_ms = cfg->upload_delay,
 		.cache_size = cfg->cache_size,
@@ -216,9 +240,27 @@ static struct cache *open_cache(const struct fs_config *cfg,
 		.visibility_poll_ms = cfg->visibility_poll_ms,
 		.visibility_timeout_ms = cfg->visibility_timeout_ms,
 		.read_wait_ms = cfg->read_wait_ms,
+		.fsync_upload = cfg->fsync_upload,
+		.on_final = fs_pb_on_final,
+		.final_arg = x,
 	};
 
 	return cache_new(&co, s3, err, ERRLEN);
+}
+
+static struct pb *open_postbacks(const struct fs_config *cfg, char *err)
+{
+	struct pb_opts po = {
+		.dir = cfg->cache_dir,
+		.secret = cfg->postback_secret,
+		.timeout_s = cfg->postback_timeout,
+		.max_inflight = 4,
+		.retries = 12,
+		.insecure = !cfg->tls_verify,
+		.ca_file = cfg->ca_file,
+	};
+
+	return pb_open(&po, err, ERRLEN);
 }
 
 /* Mount, serve until unmounted, and return the loop's status. */
@@ -302,8 +344,10 @@ int main(int argc, char **argv)
 	}
 	x.s3 = connect_bucket(&cfg, err);
 	if (x.s3)
-		x.cache = open_cache(&cfg, x.s3, err);
-	if (!x.s3 || !x.cache) {
+		x.pb = open_postbacks(&cfg, err);
+	if (x.pb)
+		x.cache = open_cache(&cfg, x.s3, &x, err);
+	if (!x.s3 || !x.pb || !x.cache) {
 		fprintf(stderr, "blitfs: %s\n", err);
 		goto out_s3;
 	}
@@ -314,6 +358,7 @@ int main(int argc, char **argv)
 	cache_free(x.cache);
 	fs_attr_free(x.attrs);
 out_s3:
+	pb_close(x.pb);
 	s3_client_free(x.s3);
 	s3_global_cleanup();
 out:
