@@ -67,8 +67,19 @@ void fs_attr_free(struct fs_attr *a)
 	free(a);
 }
 
+double fs_attr_deadline(const struct fs_attr *a)
+{
+	return now_mono() + a->ttl;
+}
+
 void fs_attr_put(struct fs_attr *a, const char *key,
 		 const struct fs_attr_val *v)
+{
+	fs_attr_put_until(a, key, v, fs_attr_deadline(a));
+}
+
+void fs_attr_put_until(struct fs_attr *a, const char *key,
+		       const struct fs_attr_val *v, double deadline)
 {
 	struct node probe = { .key = (char *)key };
 	struct node **found;
@@ -94,7 +105,7 @@ void fs_attr_put(struct fs_attr *a, const char *key,
 		a->count++;
 	}
 	n->v = *v;
-	n->expires = now_mono() + a->ttl;
+	n->expires = deadline;
 	pthread_mutex_unlock(&a->lock);
 }
 

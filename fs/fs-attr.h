@@ -28,6 +28,15 @@ void fs_attr_free(struct fs_attr *a);
 void fs_attr_put(struct fs_attr *a, const char *key,
 		 const struct fs_attr_val *v);
 
+/*
+ * The moment an entry put now would expire, and a put that expires then:
+ * what one listing learns expires all at once, so a directory marked as
+ * listed never outlives the entries of its listing.
+ */
+double fs_attr_deadline(const struct fs_attr *a);
+void fs_attr_put_until(struct fs_attr *a, const char *key,
+		       const struct fs_attr_val *v, double deadline);
+
 /* 1 and *v filled when key is known and fresh, else 0. */
 int fs_attr_get(struct fs_attr *a, const char *key, struct fs_attr_val *v);
 

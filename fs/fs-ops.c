@@ -59,25 +59,27 @@ static void log_s3_failure(const char *op, const char *key,
 		 err->message, err->http, err->code);
 }
 
-/* Is there any key below dir ("a/b/") in S3? */
-static int remote_dir_exists(struct fs_ctx *x, const char *dir,
-			     struct s3_error *err)
-{
-	struct s3_list_page page;
-	enum s3_status st;
-	int found;
+struct dent_list;
+static int list_remote(struct fs_ctx *x, const char *dir,
+		       struct dent_list *l);
 
-	st = s3_list(x->s3, dir, "/", NULL, 1, &page, err);
-	if (st != S3_OK)
-		return s3_status_errno(st);
-	found = page.nobjects > 0 || page.nprefixes > 0;
-	s3_list_page_free(&page);
-	return found;
+/* The directory prefix key lives in: "a/b/" for "a/b/c", "" for "c". */
+static char *parent_dir(const char *key)
+{
+	const char *slash = strrchr(key, '/');
+	char *p = strndup(key, slash ? (size_t)(slash - key + 1) : 0);
+
+	if (!p)
+		abort();
+	return p;
 }
 
 /*
- * What S3 holds at key: a file (HEAD), a directory (a key below it), or
- * nothing.  Answers are remembered for a few seconds.
+ * What S3 holds at key: a file, a directory, or nothing.  A key missing
+ * from a directory listed moments ago is answered without a request;
+ * otherwise a HEAD, and when that finds nothing, one listing of the
+ * parent directory, which then answers its siblings too (cp of many new
+ * files costs one listing, not a HEAD each).
  */
 static int remote_lookup(struct fs_ctx *x, const char *key,
 			 struct fs_attr_val *v)
@@ -85,11 +87,16 @@ static int remote_lookup(struct fs_ctx *x, const char *key,
 	struct s3_object_info info;
 	struct s3_error err;
 	enum s3_status st;
-	char *dir;
-	int ret;
+	char *parent;
+	int ret = 0;
 
 	if (fs_attr_get(x->attrs, key, v))
 		return 0;
+	parent = parent_dir(key);
+	if (fs_attr_get(x->listed, parent, v)) {
+		v->type = FS_ATTR_NONE;
+		goto out;
+	}
 
 	st = s3_head(x->s3, key, &info, &err);
 	if (st == S3_OK) {
@@ -97,25 +104,20 @@ static int remote_lookup(struct fs_ctx *x, const char *key,
 		v->size = info.size;
 		v->mtime = info.mtime;
 		fs_attr_put(x->attrs, key, v);
-		return 0;
+		goto out;
 	}
 	if (st != S3_NOT_FOUND) {
 		log_s3_failure("head", key, &err);
-		return s3_status_errno(st);
+		ret = s3_status_errno(st);
+		goto out;
 	}
 
-	dir = fs_path_to_dir("", key);
-	ret = remote_dir_exists(x, dir, &err);
-	free(dir);
-	if (ret < 0) {
-		log_s3_failure("list", key, &err);
-		return ret;
-	}
-	v->type = ret ? FS_ATTR_DIR : FS_ATTR_NONE;
-	v->size = 0;
-	v->mtime = time(NULL);
-	fs_attr_put(x->attrs, key, v);
-	return 0;
+	ret = list_remote(x, parent, NULL);
+	if (ret == 0 && !fs_attr_get(x->attrs, key, v))
+		v->type = FS_ATTR_NONE;
+out:
+	free(parent);
+	return ret;
 }
 
 /* Forget what S3 said about key and its directory's listing. */
@@ -238,45 +240,62 @@ static void add_local(void *arg, const char *rest, const struct stat *st)
 	fill_file_stat(l->x, &d->st, (uint64_t)st->st_size, st->st_mtime);
 }
 
-/* Add one ListObjectsV2 page, remembering each file's attributes. */
+/*
+ * Add one ListObjectsV2 page to l (when not NULL), and remember what it
+ * says of each key until deadline.
+ */
 static void add_page(struct fs_ctx *x, struct dent_list *l, const char *dir,
-		     const struct s3_list_page *page)
+		     const struct s3_list_page *page, double deadline)
 {
+	struct fs_attr_val v = { FS_ATTR_DIR, 0, time(NULL) };
 	char name[256];
-	struct fs_attr_val v;
 	struct dent *d;
 	int is_dir;
 	size_t i;
 
+	for (i = 0; i < page->nprefixes; i++) {
+		const char *p = page->prefixes[i];
+		char *key = strndup(p, strlen(p) - 1);
+
+		if (!key)
+			abort();
+		fs_attr_put_until(x->attrs, key, &v, deadline);
+		free(key);
+		if (!l || !fs_path_child(dir, p, name, sizeof(name), &is_dir))
+			continue;
+		d = dent_add(l, name, strlen(name));
+		fill_dir_stat(x, &d->st, time(NULL));
+	}
 	for (i = 0; i < page->nobjects; i++) {
 		const struct s3_list_entry *o = &page->objects[i];
 
 		if (!fs_path_child(dir, o->key, name, sizeof(name), &is_dir))
 			continue;
-		d = dent_add(l, name, strlen(name));
-		if (is_dir) {
-			fill_dir_stat(x, &d->st, o->mtime);
-			continue;
-		}
-		fill_file_stat(x, &d->st, o->size, o->mtime);
-		v.type = FS_ATTR_FILE;
+		v.type = is_dir ? FS_ATTR_DIR : FS_ATTR_FILE;
 		v.size = o->size;
 		v.mtime = o->mtime;
-		fs_attr_put(x->attrs, o->key, &v);
-	}
-	for (i = 0; i < page->nprefixes; i++) {
-		if (!fs_path_child(dir, page->prefixes[i], name, sizeof(name),
-				   &is_dir))
+		if (!is_dir)
+			fs_attr_put_until(x->attrs, o->key, &v, deadline);
+		if (!l)
 			continue;
 		d = dent_add(l, name, strlen(name));
-		fill_dir_stat(x, &d->st, time(NULL));
+		if (is_dir)
+			fill_dir_stat(x, &d->st, o->mtime);
+		else
+			fill_file_stat(x, &d->st, o->size, o->mtime);
 	}
 }
 
-/* Every page of the listing of dir in S3. */
+/*
+ * Every page of the listing of dir in S3, into l (or only into the
+ * attribute memory when l is NULL).  The directory is then marked as
+ * listed, until the same moment its entries expire.
+ */
 static int list_remote(struct fs_ctx *x, const char *dir,
 		       struct dent_list *l)
 {
+	struct fs_attr_val listed = { FS_ATTR_DIR, 0, 0 };
+	double deadline = fs_attr_deadline(x->attrs);
 	struct s3_list_page page;
 	struct s3_error err;
 	enum s3_status st;
@@ -290,11 +309,12 @@ static int list_remote(struct fs_ctx *x, const char *dir,
 			log_s3_failure("list", dir, &err);
 			return s3_status_errno(st);
 		}
-		add_page(x, l, dir, &page);
+		add_page(x, l, dir, &page, deadline);
 		if (page.truncated && page.next_token)
 			token = strdup(page.next_token);
 		s3_list_page_free(&page);
 	} while (token);
+	fs_attr_put_until(x->listed, dir, &listed, deadline);
 	return 0;
 }
 

@@ -19,6 +19,7 @@ struct fs_ctx {
 	struct s3_client *s3;
 	struct cache *cache;
 	struct fs_attr *attrs;
+	struct fs_attr *listed;	/* directories listed moments ago */
 	char *prefix;		/* normalised: "" or "some/prefix/" */
 	uid_t uid;
 	gid_t gid;

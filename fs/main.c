@@ -342,21 +342,24 @@ int main(int argc, char **argv)
 		fprintf(stderr, "blitfs: cannot initialise libcurl\n");
 		goto out;
 	}
+	/* The cache makes the cache directory that postbacks.db lives in. */
 	x.s3 = connect_bucket(&cfg, err);
 	if (x.s3)
-		x.pb = open_postbacks(&cfg, err);
-	if (x.pb)
 		x.cache = open_cache(&cfg, x.s3, &x, err);
+	if (x.cache)
+		x.pb = open_postbacks(&cfg, err);
 	if (!x.s3 || !x.pb || !x.cache) {
 		fprintf(stderr, "blitfs: %s\n", err);
 		goto out_s3;
 	}
 	x.attrs = fs_attr_new(3.0);
+	x.listed = fs_attr_new(3.0);
 
 	ret = run_fuse(&x, argv[0], &cl);
 
 	cache_free(x.cache);
 	fs_attr_free(x.attrs);
+	fs_attr_free(x.listed);
 out_s3:
 	pb_close(x.pb);
 	s3_client_free(x.s3);

@@ -204,7 +204,7 @@ test_unlink()
 # written through the mount or is only in the bucket.
 test_mkdir_rmdir()
 {
-	local out
+	local out i
 
 	blitfs_mount
 	mkdir "$MNT/d"
@@ -224,6 +224,12 @@ test_mkdir_rmdir()
 
 	s3api put-object --bucket "$BUCKET" --key f/y.txt --body "$T/empty" \
 		>/dev/null
+	# Listings are remembered for a few seconds (README, "How it works"):
+	# a key another client adds shows within that time, not at once.
+	for ((i = 0; i < 50; i++)); do
+		[[ ! -d $MNT/f ]] || break
+		sleep 0.1
+	done
 	[[ -d $MNT/f ]] || fail "f/ (only in the bucket) is no directory"
 	if out=$(rmdir "$MNT/f" 2>&1); then
 		fail "rmdir of f (non-empty in the bucket) succeeded"

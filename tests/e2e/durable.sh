@@ -112,7 +112,8 @@ test_outage_60()
 	local t0 t1
 
 	make_thumbs "$T/img" 200
-	gw_mount '{"down": true}' "failed_retry=5"
+	gw_mount '{}' "failed_retry=5"
+	gateway_scenario '{"down": true}'	# after the mount's own check
 	t0=$(date +%s.%N)
 	cp "$T"/img/*.jpg "$MNT/"
 	t1=$(date +%s.%N)
@@ -149,9 +150,9 @@ test_small_tmpfs()
 
 	# Past cache_size the disk itself fills: then, and only then, ENOSPC.
 	blitfs_umount
-	gateway_scenario '{"down": true}'
 	BLITFS_SERVER_OPTS="endpoint=$GATEWAY_URL,region=us-east-1,path_style" \
 		blitfs_mount "cache_dir=$fs/cache2,cache_size=1G"
+	gateway_scenario '{"down": true}'	# nothing leaves the cache
 	if dd if=/dev/zero of="$MNT/huge.bin" bs=1M count=64 2>"$T/dd.err"; then
 		fail "64 MiB fit on a 48 MiB tmpfs"
 	fi
@@ -243,8 +244,9 @@ test_failed_retry()
 {
 	local state='' i
 
-	gw_mount "{\"forbidden_buckets\": [\"$BUCKET\"]}"
+	gw_mount '{}' "upload_delay=2000"
 	cp "$MATE/nature/Aqua.jpg" "$MNT/a.jpg"
+	gateway_scenario "{\"forbidden_buckets\": [\"$BUCKET\"]}"
 	for ((i = 0; i < 40; i++)); do
 		state=$(getfattr --only-values -n user.blitfs.state "$MNT/a.jpg")
 		[[ $state != FAILED ]] || break

@@ -63,7 +63,7 @@ import json, statistics, sys
 
 dl, rec, etags, bucket, want, delay = sys.argv[1:7]
 want, delay = int(want), float(delay)
-deliveries = json.load(open(dl))
+deliveries = json.load(open(dl))["deliveries"]
 etag = {k: e.strip('"') for k, e in json.load(open(etags)) or []}
 put_done = {}
 for r in json.load(open(rec)):
@@ -119,22 +119,30 @@ test_sidecars_and_dir()
 	assert_eq 0 "$(cat "$T/sidecars")" "sidecars uploaded"
 	receiver_record accepted | python3 -c '
 import json, sys
-d = [x["body"] for x in json.load(sys.stdin) if x["body"]["key"] == "side/p4.jpg"]
+d = [x["body"] for x in json.load(sys.stdin)["deliveries"]
+     if x["body"]["key"] == "side/p4.jpg"]
 assert d and d[0]["data"] == {"n": 4}, d'
 }
 
 # The receiver away for 30 s: every postback arrives once it is back.
 test_receiver_down()
 {
+	local t_back
+
 	pb_setup
 	make_files "$T/a" 20
 	gw_mount '{}' "postback_secret_file=$T/secret,postback_url=$RECEIVER_URL"
 	receiver_mode down 30
+	t_back=$(($(date +%s) + 30))
 	cp "$T"/a/*.jpg "$MNT/"
-	sleep 5
-	assert_eq 0 "$(receiver_count)" "deliveries while down"
 	receiver_wait_count 20 120
 	check_deliveries 20 0
+	receiver_record accepted | python3 -c '
+import json, sys
+early = [d for d in json.load(sys.stdin)["deliveries"] if d["t"] < '"$t_back"' - 1]
+assert not early, "delivered while the receiver was down: %d" % len(early)'
+	echo "postback: all 20 arrived $(( $(date +%s) - t_back )) s after" \
+		"the receiver came back"
 }
 
 # kill -9 between the upload and the postback: delivered after remount.
@@ -169,10 +177,11 @@ test_unconfirmed()
 	cp "$MATE/nature/Aqua.jpg" "$MNT/slow.jpg"
 	receiver_wait_count 1 40
 	gateway_record >"$T/record.json"
-	receiver_record accepted | python3 - "$T/record.json" "$BUCKET" <<'PY'
+	receiver_record accepted >"$T/deliveries.json"
+	python3 - "$T/record.json" "$BUCKET" "$T/deliveries.json" <<'PY'
 import json, sys
 
-d = json.load(sys.stdin)[0]
+d = json.load(open(sys.argv[3]))["deliveries"][0]
 b = d["body"]
 put = max(r["t"] for r in json.load(open(sys.argv[1]))
           if r["bucket"] == sys.argv[2] and r["method"] == "PUT"
@@ -186,17 +195,18 @@ assert d["signature_ok"], d["headers"]
 PY
 }
 
-# A bucket answering 403: a failure postback with the error.
+# A bucket answering 403: a failure postback with the error.  (It turns
+# 403 after the mount and the file's creation, which check the bucket.)
 test_forbidden()
 {
 	pb_setup
-	gw_mount "{\"forbidden_buckets\": [\"$BUCKET\"]}" \
-		"postback_secret_file=$T/secret,postback_url=$RECEIVER_URL"
+	gw_mount '{}' "upload_delay=2000,postback_secret_file=$T/secret,postback_url=$RECEIVER_URL"
 	cp "$MATE/nature/Aqua.jpg" "$MNT/no.jpg"
+	gateway_scenario "{\"forbidden_buckets\": [\"$BUCKET\"]}"
 	receiver_wait_count 1 30
 	receiver_record accepted | python3 -c '
 import json, sys
-b = json.load(sys.stdin)[0]["body"]
+b = json.load(sys.stdin)["deliveries"][0]["body"]
 print("postback: failure: event %s, error %s" % (b["event"], b["error"]))
 assert b["event"] == "failed" and "AccessDenied" in b["error"], b
 assert b["visible"] is False and b["etag"] is None, b'
