@@ -142,18 +142,6 @@ out:
 	return out;
 }
 
-/* The value of a hex digit, or -1. */
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Feed the binary form of a hex MD5 into ctx.  0, or -1. */
 static int add_md5(EVP_MD_CTX *ctx, const char *hex)
 {
@@ -161,8 +149,8 @@ static int add_md5(EVP_MD_CTX *ctx, const char *hex)
 	int i, hi, lo;
 
 	for (i = 0; i < 16; i++) {
-		hi = hexval(hex[2 * i]);
-		lo = hi >= 0 ? hexval(hex[2 * i + 1]) : -1;
+		hi = s3_hex_digit(hex[2 * i]);
+		lo = hi >= 0 ? s3_hex_digit(hex[2 * i + 1]) : -1;
 		if (lo < 0)
 			return -1;
 		b[i] = (unsigned char)(hi << 4 | lo);

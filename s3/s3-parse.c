@@ -324,7 +324,7 @@ static size_t new_capacity(size_t n)
 }
 
 /* The value of one hex digit, or -1. */
-static int hex_value(char c)
+int s3_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -346,8 +346,8 @@ static size_t url_decode(char *s)
 	const char *p = s;
 
 	while (*p) {
-		int hi = *p == '%' ? hex_value(p[1]) : -1;
-		int lo = hi >= 0 ? hex_value(p[2]) : -1;
+		int hi = *p == '%' ? s3_hex_digit(p[1]) : -1;
+		int lo = hi >= 0 ? s3_hex_digit(p[2]) : -1;
 
 		if (lo >= 0) {
 			*o++ = (char)(hi << 4 | lo);

@@ -77,6 +77,9 @@ char *s3_sign_authorization(const struct s3_sign_input *in, const char *sep);
 void s3_error_from_response(long http, const char *body, size_t len,
 			    struct s3_error *err);
 
+/* The value of one hex digit, or -1. */
+int s3_hex_digit(char c);
+
 /* Parse a ListObjectsV2 result. 0 on success, -1 on a malformed body. */
 int s3_parse_list(const char *body, size_t len, struct s3_list_page *page);
 
