@@ -63,6 +63,27 @@ struct dent_list;
 static int list_remote(struct fs_ctx *x, const char *dir,
 		       struct dent_list *l);
 
+/*
+ * While S3 cannot be reached, a lookup of a name the mount knows nothing
+ * of answers "no such file" at once, so that writers can go on creating
+ * files at local speed; the uploads wait in the queue.  What could lose
+ * data (opening a file that might exist in S3 without truncating it) is
+ * refused instead; see op_create.
+ */
+#define UNREACHABLE_S 5
+
+static int s3_unreachable(struct fs_ctx *x)
+{
+	return time(NULL) < __atomic_load_n(&x->unreachable_until,
+					     __ATOMIC_RELAXED);
+}
+
+static void s3_unreachable_for(struct fs_ctx *x, int seconds)
+{
+	__atomic_store_n(&x->unreachable_until, time(NULL) + seconds,
+			 __ATOMIC_RELAXED);
+}
+
 /* The directory prefix key lives in: "a/b/" for "a/b/c", "" for "c". */
 static char *parent_dir(const char *key)
 {
@@ -93,7 +114,7 @@ static int remote_lookup(struct fs_ctx *x, const char *key,
 	if (fs_attr_get(x->attrs, key, v))
 		return 0;
 	parent = parent_dir(key);
-	if (fs_attr_get(x->listed, parent, v)) {
+	if (fs_attr_get(x->listed, parent, v) || s3_unreachable(x)) {
 		v->type = FS_ATTR_NONE;
 		goto out;
 	}
@@ -104,6 +125,12 @@ static int remote_lookup(struct fs_ctx *x, const char *key,
 		v->size = info.size;
 		v->mtime = info.mtime;
 		fs_attr_put(x->attrs, key, v);
+		goto out;
+	}
+	if (st == S3_TRANSIENT) {
+		log_s3_failure("head", key, &err);
+		s3_unreachable_for(x, UNREACHABLE_S);
+		v->type = FS_ATTR_NONE;
 		goto out;
 	}
 	if (st != S3_NOT_FOUND) {
@@ -433,6 +460,15 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	int ret;
 
 	(void)mode;
+
+	/*
+	 * The kernel creates only names a lookup did not find.  If S3 could
+	 * not be asked, an open that keeps old bytes must not start empty.
+	 */
+	if (!(fi->flags & (O_TRUNC | O_EXCL)) && s3_unreachable(x)) {
+		free(key);
+		return -EIO;
+	}
 	ret = cache_open(x->cache, key, fi->flags | O_CREAT | O_TRUNC, 0, 0,
 			 &f);
 	if (ret == 0) {

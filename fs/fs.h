@@ -25,6 +25,7 @@ struct fs_ctx {
 	gid_t gid;
 	int started;		/* upload workers running */
 	struct pb *pb;		/* postback delivery */
+	time_t unreachable_until;	/* S3 failed to answer a lookup */
 };
 
 extern const struct fuse_operations fs_ops;

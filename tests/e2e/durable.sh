@@ -153,10 +153,12 @@ test_small_tmpfs()
 	BLITFS_SERVER_OPTS="endpoint=$GATEWAY_URL,region=us-east-1,path_style" \
 		blitfs_mount "cache_dir=$fs/cache2,cache_size=1G"
 	gateway_scenario '{"down": true}'	# nothing leaves the cache
-	if dd if=/dev/zero of="$MNT/huge.bin" bs=1M count=64 2>"$T/dd.err"; then
+	# (A shell redirection truncates: while S3 is away, an open that
+	# would keep old bytes is refused, see README "Limitations".)
+	if head -c 67108864 /dev/zero 2>"$T/dd.err" >"$MNT/huge.bin"; then
 		fail "64 MiB fit on a 48 MiB tmpfs"
 	fi
-	grep -q 'No space left' "$T/dd.err" || fail "dd: $(cat "$T/dd.err")"
+	grep -q 'No space left' "$T/dd.err" || fail "write: $(cat "$T/dd.err")"
 	echo "durable: full disk: $(tail -n 1 "$T/dd.err")"
 	rm -f "$MNT/huge.bin"
 	blitfs_umount
@@ -194,10 +196,14 @@ test_tools()
 	assert_eq "out.jpg over.bin renamed.txt" "$(tr '\n' ' ' <"$T/keys" |
 		sed 's/ $//')" "keys in the bucket"
 	gateway_record >"$T/record.json"
-	if grep -q -e '"key": ".out.jpg.tmp"' -e '"key": "gone.txt"' \
-		"$T/record.json"; then
-		fail "a temporary or unlinked name reached S3"
-	fi
+	python3 - "$T/record.json" "$BUCKET" <<'PY'
+import json, sys
+
+puts = [r["key"] for r in json.load(open(sys.argv[1]))
+        if r["bucket"] == sys.argv[2] and r["method"] == "PUT"
+        and r["key"] in (".out.jpg.tmp", "gone.txt", "moved.txt.tmp")]
+assert not puts, "uploaded although renamed or unlinked first: %s" % puts
+PY
 }
 
 # Appending to an object that is only in S3 fetches it first; truncate
