@@ -37,6 +37,8 @@ struct cache_file {
 	char *ra_buf;
 	uint64_t ra_off;
 	size_t ra_len;
+
+	struct cache_file *prev, *next;	/* cache.files, under cache.lock */
 };
 
 struct dir_count {
@@ -352,12 +354,38 @@ int cache_start(struct cache *c)
 	return upq_start(c);
 }
 
+/*
+ * The kernel may end a mount before the release of a file closed just
+ * before it reaches us.  Such a file was closed all the same: its version
+ * is queued like any other.
+ */
+static void release_leftovers(struct cache *c)
+{
+	struct cache_file *f;
+	unsigned n = 0;
+
+	for (;;) {
+		pthread_mutex_lock(&c->lock);
+		f = c->files;
+		pthread_mutex_unlock(&c->lock);
+		if (!f)
+			break;
+		cache_release(f, NULL);
+		n++;
+	}
+	if (n)
+		log_info("cache", "bucket=%s: %u files closed at unmount "
+			 "without a release from the kernel",
+			 s3_client_bucket(c->s3), n);
+}
+
 void cache_free(struct cache *c)
 {
 	unsigned left;
 
 	if (!c)
 		return;
+	release_leftovers(c);
 	left = upq_drain(c, c->opts.drain_timeout);
 	upq_stop(c);
 	if (left)
@@ -553,7 +581,23 @@ static struct cache_file *file_new(struct cache *c, struct cache_entry *e,
 	pthread_mutex_init(&f->ra_lock, NULL);
 	if (e)
 		e->refs++;
+	f->next = c->files;
+	if (c->files)
+		c->files->prev = f;
+	c->files = f;
 	return f;
+}
+
+/* Take f off the list of open handles (the lock is held). */
+static void file_unlist(struct cache *c, struct cache_file *f)
+{
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		c->files = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	f->prev = f->next = NULL;
 }
 
 static void file_free(struct cache_file *f)
@@ -632,6 +676,8 @@ int cache_open(struct cache *c, const char *key, int flags,
 		ret = open_for_write(c, e, flags, remote_exists, f);
 	else if (e)
 		ret = open_local_read(c, e, f);
+	if (ret < 0)
+		file_unlist(c, f);
 	if (ret < 0 && f->e)
 		cache_entry_put(c, f->e);
 	pthread_mutex_unlock(&c->lock);
@@ -1000,6 +1046,7 @@ int cache_release(struct cache_file *f, const char *request)
 		close(f->fd);
 
 	pthread_mutex_lock(&c->lock);
+	file_unlist(c, f);
 	if (e && f->work_id && e->work_id == f->work_id && --e->writers == 0)
 		ret = close_work(c, e, request);
 	if (e)

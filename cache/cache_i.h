@@ -72,6 +72,7 @@ struct cache {
 	void *dir_pb;			/* tsearch tree of directory postbacks */
 	struct cache_entry *qhead;
 	struct cache_entry *qtail;
+	struct cache_file *files;	/* open handles */
 	unsigned nbusy;
 	int stopping;
 
