@@ -278,14 +278,15 @@ server_stop()
 
 	if [[ -n $SERVER_PID ]]; then
 		# A test may have paused it (SIGSTOP) and died before resuming.
-		kill -CONT "$SERVER_PID" 2>/dev/null
-		kill -TERM "$SERVER_PID" 2>/dev/null
+		kill -CONT "$SERVER_PID" 2>/dev/null || true
+		kill -TERM "$SERVER_PID" 2>/dev/null || true
 		for ((i = 0; i < 50; i++)); do
 			kill -0 "$SERVER_PID" 2>/dev/null || break
 			sleep 0.1
 		done
-		kill -KILL "$SERVER_PID" 2>/dev/null
-		wait "$SERVER_PID" 2>/dev/null
+		# Gone already, mostly: neither may fail a caller under set -e.
+		kill -KILL "$SERVER_PID" 2>/dev/null || true
+		wait "$SERVER_PID" 2>/dev/null || true
 	fi
 	[[ -z $SERVER_TMP ]] || rm -rf "$SERVER_TMP"
 	SERVER_PID='' SERVER_TMP='' SERVER_LOG='' S3_SERVER='' S3_ENDPOINT=''
