@@ -18,8 +18,10 @@ need_moto=${NEED_MOTO:-0}
 packages=(
 	build-essential meson ninja-build pkg-config
 	libfuse3-dev fuse3 libcurl4-openssl-dev libssl-dev libinih-dev
-	libxml2-dev libcmocka-dev
-	awscli imagemagick attr mate-backgrounds python3
+	libxml2-dev libsqlite3-dev libjansson-dev libmicrohttpd-dev
+	libcmocka-dev
+	awscli imagemagick attr mate-backgrounds python3 rsync
+	groff-base man-db
 )
 # Node from elsewhere (nvm, nodesource) is fine: Debian's only if none.
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
