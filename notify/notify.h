@@ -70,4 +70,11 @@ struct pb_counts {
 };
 void pb_counts(struct pb *p, struct pb_counts *n);
 
+/*
+ * A JSON string of s, or null for NULL.  A file name need not be UTF-8
+ * and JSON must be: bytes that jansson refuses become '?'.
+ */
+struct json_t;
+struct json_t *pb_json_string(const char *s);
+
 #endif

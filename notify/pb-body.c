@@ -330,7 +330,7 @@ void pb_iso8601(int64_t ms, char *buf, size_t size)
  * A JSON string, or null for NULL.  A file name need not be UTF-8 and
  * JSON must be: bytes that jansson refuses become '?'.
  */
-static json_t *jstr(const char *s)
+json_t *pb_json_string(const char *s)
 {
 	json_t *j;
 	char *copy;
@@ -371,20 +371,20 @@ char *pb_body(const struct pb_event *ev, json_t *data, const char *id,
 	if (broken)
 		return NULL;
 	pb_iso8601(now_ms, ts, sizeof(ts));
-	put(o, "event", jstr(ev->event), &broken);
-	put(o, "bucket", jstr(ev->bucket), &broken);
-	put(o, "key", jstr(ev->key), &broken);
-	put(o, "url", jstr(ev->object_url), &broken);
-	put(o, "etag", jstr(ev->etag), &broken);
+	put(o, "event", pb_json_string(ev->event), &broken);
+	put(o, "bucket", pb_json_string(ev->bucket), &broken);
+	put(o, "key", pb_json_string(ev->key), &broken);
+	put(o, "url", pb_json_string(ev->object_url), &broken);
+	put(o, "etag", pb_json_string(ev->etag), &broken);
 	put(o, "size", json_integer((json_int_t)ev->size), &broken);
-	put(o, "content_type", jstr(ev->content_type), &broken);
+	put(o, "content_type", pb_json_string(ev->content_type), &broken);
 	put(o, "visible", json_boolean(ev->visible), &broken);
 	put(o, "waited_ms", json_integer(ev->waited_ms), &broken);
 	put(o, "attempts", json_integer(ev->attempts), &broken);
-	put(o, "error", jstr(ev->error), &broken);
+	put(o, "error", pb_json_string(ev->error), &broken);
 	put(o, "data", data ? json_incref(data) : json_null(), &broken);
-	put(o, "delivery_id", jstr(id), &broken);
-	put(o, "timestamp", jstr(ts), &broken);
+	put(o, "delivery_id", pb_json_string(id), &broken);
+	put(o, "timestamp", pb_json_string(ts), &broken);
 	if (!broken)
 		body = json_dumps(o, JSON_COMPACT);
 	json_decref(o);

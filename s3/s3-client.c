@@ -9,9 +9,11 @@
  * attempts; redirects teach the client the bucket's region (or endpoint)
  * and are re-signed and re-sent without counting as failures.  Query
  * parameters live in one array that both the URL and the signature are
- * made from, so the two cannot disagree.  Bodies go straight to the
- * caller's buffer or file; error bodies never do, they are kept (bounded)
- * for their <Code>.  No secret ever reaches err or a log line.
+ * made from, so the two cannot disagree; headers likewise, the ones a new
+ * object gets (Cache-Control, ACL, storage class, x-amz-meta-*) and a
+ * copy's among them.  Bodies go straight to the caller's buffer or file;
+ * error bodies never do, they are kept (bounded) for their <Code>.  No
+ * secret ever reaches err or a log line.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -41,7 +43,14 @@
 #define ERROR_BODY_MAX (64 * 1024)
 #define LIST_BODY_MAX (32 * 1024 * 1024)
 #define MAX_PARAMS 6
-#define MAX_HEADERS 8
+#define BASE_HEADERS 7		/* the most signed_headers adds itself */
+/*
+ * An answer's header line is cut here.  S3 refuses requests with more
+ * than 8 KiB of headers (2 KiB of user metadata), so no header a copy
+ * must carry over can be longer; a longer one fails the copy instead of
+ * being cut.
+ */
+#define HEADER_LINE_MAX 8192
 #define DEFAULT_CONTENT_TYPE "application/octet-stream"
 
 #define DEFAULT_WRITE_RATE 10.0	/* S3 throttles a bucket past about this */
@@ -58,6 +67,7 @@
 #define MIB (1024ULL * 1024)
 #define DEFAULT_MP_THRESHOLD (64 * MIB)
 #define DEFAULT_PART_SIZE (16 * MIB)
+#define MAX_COPY_CUTOFF (5 * 1024 * MIB)	/* S3's largest CopyObject */
 #define MAX_PART_THREADS 4
 
 #define BACKOFF_BASE_MS 200L
@@ -75,6 +85,8 @@
 struct handle {
 	CURL *curl;
 	struct s3_client *client;
+	int has_turn;		/* a write slot taken by s3_write_turn */
+	double turn;		/* that slot's time */
 	struct handle *prev;
 	struct handle *next;
 };
@@ -97,6 +109,10 @@ struct s3_client {
 	int concurrency;
 	uint64_t mp_threshold;
 	uint64_t part_size;
+	uint64_t copy_cutoff;
+	char *cache_control;	/* for new objects; NULL: none */
+	char *acl;
+	char *storage_class;
 	uint64_t nretries;	/* lock */
 	uint64_t nredirects;	/* lock */
 	char *access_key;	/* NULL: anonymous, requests go unsigned */
@@ -138,6 +154,9 @@ struct request {
 	size_t nparams;
 	char range[64];			/* Range header value, or "" */
 	const char *content_type;	/* sent when set */
+	const struct s3_hlist *headers;	/* more to send and sign */
+	struct s3_hlist *kept;		/* gets headers a copy carries */
+	int kept_cut;			/* one of those was too long */
 	time_t when;
 	char amz_date[17];
 	char payload_hash[65];
@@ -173,6 +192,7 @@ struct request {
 	size_t got;
 	int done;			/* all wanted bytes are in: stop */
 	int out_fd;			/* SINK_FD */
+	uint64_t out_base;		/* where a 206 answer's bytes go */
 	int out_errno;
 	struct mem mem;			/* SINK_MEM, and error bodies */
 	int too_big;
@@ -207,13 +227,9 @@ static const struct curl_class curl_classes[] = {
 	{ CURLE_OUT_OF_MEMORY, S3_LOCAL, "OutOfMemory" },
 };
 
-static enum s3_status set_error(struct s3_error *err, enum s3_status st,
-				const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-/* Fill err with a class, a code and a message. */
-static enum s3_status set_error(struct s3_error *err, enum s3_status st,
-				const char *code, const char *fmt, ...)
+/* Fill err with a class, a code and a message (no HTTP status). */
+enum s3_status s3_set_error(struct s3_error *err, enum s3_status st,
+			    const char *code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -237,7 +253,7 @@ static enum s3_status set_ok(struct s3_error *err, long http)
 /* Report that memory ran out. */
 static enum s3_status set_nomem(struct s3_error *err)
 {
-	return set_error(err, S3_LOCAL, "OutOfMemory", "out of memory");
+	return s3_set_error(err, S3_LOCAL, "OutOfMemory", "out of memory");
 }
 
 /* ---- the client ---- */
@@ -285,13 +301,13 @@ static void handle_destroy(void *p)
 	handle_free(p);
 }
 
-/* The calling thread's curl handle, made on its first request. */
-static CURL *thread_handle(struct s3_client *c)
+/* The calling thread's state, made on its first request. */
+static struct handle *thread_state(struct s3_client *c)
 {
 	struct handle *h = pthread_getspecific(c->key);
 
 	if (h)
-		return h->curl;
+		return h;
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;
@@ -308,7 +324,47 @@ static CURL *thread_handle(struct s3_client *c)
 		h->next->prev = h;
 	c->handles = h;
 	pthread_mutex_unlock(&c->lock);
-	return h->curl;
+	return h;
+}
+
+/* The calling thread's curl handle. */
+static CURL *thread_handle(struct s3_client *c)
+{
+	struct handle *h = thread_state(c);
+
+	return h ? h->curl : NULL;
+}
+
+void s3_write_turn(struct s3_client *c)
+{
+	struct handle *h = thread_state(c);
+
+	if (!h || h->has_turn)
+		return;
+	h->turn = s3_limit_acquire(c->limit, S3_CLASS_WRITE);
+	h->has_turn = 1;
+}
+
+void s3_write_turn_cancel(struct s3_client *c)
+{
+	struct handle *h = pthread_getspecific(c->key);
+
+	if (!h || !h->has_turn)
+		return;
+	h->has_turn = 0;
+	s3_limit_cancel(c->limit, S3_CLASS_WRITE);
+}
+
+/* A write slot for this attempt: the thread's turn if it holds one. */
+static double acquire_slot(struct request *r)
+{
+	struct handle *h = pthread_getspecific(r->c->key);
+
+	if (r->klass == S3_CLASS_WRITE && h && h->has_turn) {
+		h->has_turn = 0;
+		return h->turn;
+	}
+	return s3_limit_acquire(r->c->limit, r->klass);
 }
 
 /* Whether an optional setting is given at all. */
@@ -321,6 +377,12 @@ static int is_set(const char *s)
 static char *dup_opt(const char *s)
 {
 	return is_set(s) ? strdup(s) : NULL;
+}
+
+/* Whether a setting sent as a header would break the header's line. */
+static int has_line_break(const char *s)
+{
+	return s && strpbrk(s, "\r\n");
 }
 
 /* Check the parts of cfg that have no default. */
@@ -338,9 +400,13 @@ static int check_config(const struct s3_config *cfg, struct s3_error *err)
 		bad = "access key and secret key go together";
 	else if (cfg->write_rate < 0 || cfg->read_rate < 0)
 		bad = "request rates must not be negative";
+	else if (has_line_break(cfg->cache_control) ||
+		 has_line_break(cfg->acl) ||
+		 has_line_break(cfg->storage_class))
+		bad = "cache control, ACL and storage class are one line each";
 	if (!bad)
 		return 0;
-	set_error(err, S3_INVALID, "BadConfig", "%s", bad);
+	s3_set_error(err, S3_INVALID, "BadConfig", "%s", bad);
 	return -1;
 }
 
@@ -362,12 +428,22 @@ static int copy_config(struct s3_client *c, const struct s3_config *cfg)
 	c->mp_threshold = cfg->multipart_threshold ? cfg->multipart_threshold
 						   : DEFAULT_MP_THRESHOLD;
 	c->part_size = cfg->part_size ? cfg->part_size : DEFAULT_PART_SIZE;
+	/* no single CopyObject can take more, whatever is configured */
+	c->copy_cutoff = cfg->copy_cutoff && cfg->copy_cutoff < MAX_COPY_CUTOFF
+			 ? cfg->copy_cutoff : MAX_COPY_CUTOFF;
+	c->cache_control = dup_opt(cfg->cache_control);
+	c->acl = dup_opt(cfg->acl);
+	c->storage_class = dup_opt(cfg->storage_class);
 	if (!c->bucket || !c->region)
 		return -1;
 	if (is_set(cfg->access_key) && (!c->access_key || !c->secret_key))
 		return -1;
 	if ((is_set(cfg->session_token) && !c->session_token) ||
 	    (is_set(cfg->ca_file) && !c->ca_file))
+		return -1;
+	if ((is_set(cfg->cache_control) && !c->cache_control) ||
+	    (is_set(cfg->acl) && !c->acl) ||
+	    (is_set(cfg->storage_class) && !c->storage_class))
 		return -1;
 	return 0;
 }
@@ -430,7 +506,7 @@ static char *endpoint_host(const char *endpoint, int *phttps,
 
 	*phttps = !strncasecmp(endpoint, "https://", 8);
 	if (!*phttps && strncasecmp(endpoint, "http://", 7)) {
-		set_error(err, S3_INVALID, "BadConfig",
+		s3_set_error(err, S3_INVALID, "BadConfig",
 			  "endpoint must start with http:// or https://");
 		return NULL;
 	}
@@ -438,7 +514,7 @@ static char *endpoint_host(const char *endpoint, int *phttps,
 	n = strcspn(auth, "/?#");
 	rest = auth + n;
 	if (!n || memchr(auth, '@', n) || strspn(rest, "/") != strlen(rest)) {
-		set_error(err, S3_INVALID, "BadConfig",
+		s3_set_error(err, S3_INVALID, "BadConfig",
 			  "endpoint must be scheme://host[:port] alone");
 		return NULL;
 	}
@@ -479,7 +555,7 @@ static int set_endpoint(struct s3_client *c, const char *endpoint,
 	if (!host)
 		return -1;
 	if (!c->path_style && is_ip_literal(host)) {
-		set_error(err, S3_INVALID, "BadConfig",
+		s3_set_error(err, S3_INVALID, "BadConfig",
 			  "an IP endpoint needs path-style addressing");
 		goto out;
 	}
@@ -578,6 +654,9 @@ void s3_client_free(struct s3_client *c)
 	free_secret(c->secret_key);
 	free_secret(c->session_token);
 	free(c->ca_file);
+	free(c->cache_control);
+	free(c->acl);
+	free(c->storage_class);
 	s3_limit_free(c->limit);
 	free(c);
 }
@@ -611,8 +690,24 @@ void s3_client_mp_conf(const struct s3_client *c, struct s3_mp_conf *mc)
 {
 	mc->threshold = c->mp_threshold;
 	mc->part_size = c->part_size;
+	mc->copy_cutoff = c->copy_cutoff;
 	mc->threads = c->concurrency < MAX_PART_THREADS ? c->concurrency
 						       : MAX_PART_THREADS;
+}
+
+/* Add what the configuration gives every new object. */
+int s3_client_object_headers(const struct s3_client *c, int keep_meta,
+			     struct s3_hlist *l)
+{
+	if (c->cache_control && !keep_meta &&
+	    s3_hlist_add(l, "Cache-Control", c->cache_control))
+		return -1;
+	if (c->acl && s3_hlist_add(l, "x-amz-acl", c->acl))
+		return -1;
+	if (c->storage_class &&
+	    s3_hlist_add(l, "x-amz-storage-class", c->storage_class))
+		return -1;
+	return 0;
 }
 
 /* Process-wide setup of curl and libxml2; 0, or -1 if curl failed. */
@@ -713,14 +808,21 @@ static char *build_url(const struct request *r, const char *path)
 	return url;
 }
 
-/* Append "name: value" to a curl header list.  0, or -1 without memory. */
+/*
+ * Append "name: value" to a curl header list.  An empty value is written
+ * "name;": curl would take "name:" as an order to drop the header, and
+ * an empty x-amz-meta-* of a copy's source must still be sent and signed.
+ * 0, or -1 without memory.
+ */
 static int add_header(struct curl_slist **plist, const char *name,
 		      const char *value)
 {
 	struct curl_slist *l;
 	char *line;
+	int n = *value ? asprintf(&line, "%s: %s", name, value)
+		       : asprintf(&line, "%s;", name);
 
-	if (asprintf(&line, "%s: %s", name, value) < 0)
+	if (n < 0)
 		return -1;
 	l = curl_slist_append(*plist, line);
 	free(line);
@@ -730,10 +832,18 @@ static int add_header(struct curl_slist **plist, const char *name,
 	return 0;
 }
 
-/* The headers to send and sign; returns how many went into h. */
-static size_t signed_headers(const struct request *r, struct s3_pair *h)
+/*
+ * The headers to send and sign, in a new array (NULL without memory);
+ * *pn is how many.  The caller's extra headers come last.
+ */
+static struct s3_pair *signed_headers(const struct request *r, size_t *pn)
 {
-	size_t n = 0;
+	size_t extra = r->headers ? r->headers->n : 0;
+	struct s3_pair *h = malloc((BASE_HEADERS + extra) * sizeof(*h));
+	size_t n = 0, i;
+
+	if (!h)
+		return NULL;
 
 	h[n++] = (struct s3_pair){ "Host", r->host };
 	h[n++] = (struct s3_pair){ "x-amz-date", r->amz_date };
@@ -747,31 +857,41 @@ static size_t signed_headers(const struct request *r, struct s3_pair *h)
 		h[n++] = (struct s3_pair){ "Content-MD5", r->md5 };
 	if (r->content_type)
 		h[n++] = (struct s3_pair){ "Content-Type", r->content_type };
-	return n;
+	for (i = 0; i < extra; i++)
+		h[n++] = r->headers->h[i];
+	*pn = n;
+	return h;
+}
+
+/* What Signature V4 needs to sign the request with headers h. */
+static void sign_input(const struct request *r, const char *path,
+		       const struct s3_pair *h, size_t nh,
+		       struct s3_sign_input *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->method = r->method;
+	in->path = path;
+	in->params = r->params;
+	in->nparams = r->nparams;
+	in->headers = h;
+	in->nheaders = nh;
+	in->payload_hash = r->payload_hash;
+	in->region = r->region;
+	in->service = "s3";
+	in->amz_date = r->amz_date;
+	in->access_key = r->c->access_key;
+	in->secret_key = r->c->secret_key;
 }
 
 /* The Authorization value for the request, or NULL when anonymous. */
 static char *authorization(const struct request *r, const char *path,
 			   const struct s3_pair *h, size_t nh)
 {
-	const struct s3_client *c = r->c;
-	struct s3_sign_input in = {
-		.method = r->method,
-		.path = path,
-		.params = r->params,
-		.nparams = r->nparams,
-		.headers = h,
-		.nheaders = nh,
-		.payload_hash = r->payload_hash,
-		.region = r->region,
-		.service = "s3",
-		.amz_date = r->amz_date,
-		.access_key = c->access_key,
-		.secret_key = c->secret_key,
-	};
+	struct s3_sign_input in;
 
-	if (!c->access_key)
+	if (!r->c->access_key)
 		return NULL;
+	sign_input(r, path, h, nh, &in);
 	return s3_sign_authorization(&in, ", ");
 }
 
@@ -779,12 +899,11 @@ static char *authorization(const struct request *r, const char *path,
 static struct curl_slist *build_headers(const struct request *r,
 					const char *path)
 {
-	struct s3_pair h[MAX_HEADERS];
 	struct curl_slist *list = NULL;
-	size_t nh = signed_headers(r, h);
-	char *auth = authorization(r, path, h, nh);
-	size_t i;
-	int fail = 0;
+	size_t nh = 0, i;
+	struct s3_pair *h = signed_headers(r, &nh);
+	char *auth = h ? authorization(r, path, h, nh) : NULL;
+	int fail = !h;
 
 	for (i = 0; i < nh && !fail; i++)
 		fail = add_header(&list, h[i].name, h[i].value);
@@ -794,6 +913,7 @@ static struct curl_slist *build_headers(const struct request *r,
 	if (!fail && !curl_slist_append(list, "Expect:"))
 		fail = 1;
 	free(auth);
+	free(h);
 	if (fail) {
 		curl_slist_free_all(list);
 		return NULL;
@@ -864,15 +984,20 @@ static size_t write_buf(struct request *r, const char *data, size_t n)
 	return n;
 }
 
-/* Write body bytes to the caller's file where the last ones ended. */
+/*
+ * Write body bytes to the caller's file where the last ones ended: at
+ * their own offsets in the object (a 200 to a ranged GET is the whole
+ * object, which lands in place all the same).
+ */
 static size_t write_fd(struct request *r, const char *data, size_t n)
 {
+	uint64_t base = r->http == 206 ? r->out_base : 0;
 	size_t done = 0;
 	ssize_t w;
 
 	while (done < n) {
 		w = pwrite(r->out_fd, data + done, n - done,
-			   (off_t)(r->seen + done));
+			   (off_t)(base + r->seen + done));
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
@@ -957,9 +1082,34 @@ static void take_header(struct request *r, const char *name, const char *v)
 	} else if (!strcasecmp(name, "Content-Range") &&
 		   sscanf(v, "bytes %llu-", &a) == 1) {
 		r->range_start = (int64_t)a;
-	} else {
+	} else if (!s3_meta_take_header(&info->meta, name, v)) {
 		take_routing_header(r, name, v);
 	}
+}
+
+/* Keep a header a copy carries over, when the request keeps them. */
+static void keep_header(struct request *r, const char *name, const char *v,
+			int cut)
+{
+	if (!r->kept || !s3_meta_kept_header(name))
+		return;
+	if (cut)
+		r->kept_cut = 1;
+	else if (s3_hlist_add(r->kept, name, v))
+		r->nomem = 1;
+}
+
+/* Forget the headers an earlier answer (a redirect, an attempt) gave. */
+static void forget_headers(struct request *r)
+{
+	memset(&r->info, 0, sizeof(r->info));
+	r->range_start = -1;
+	r->etag_opaque = 0;
+	r->bucket_region[0] = '\0';
+	r->location[0] = '\0';
+	r->kept_cut = 0;
+	if (r->kept)
+		s3_hlist_free(r->kept);
 }
 
 /* curl's header callback: a status line, then "Name: value" lines. */
@@ -967,19 +1117,15 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 {
 	struct request *r = ud;
 	size_t n = size * nmemb;
-	char line[512];
+	char line[HEADER_LINE_MAX];
 	char *v, *end;
 
 	snprintf(line, sizeof(line), "%.*s", (int)n, data);
 	line[strcspn(line, "\r\n")] = '\0';
 	if (!strncmp(line, "HTTP/", 5)) {
 		/* a new answer begins: forget what an earlier one said */
-		memset(&r->info, 0, sizeof(r->info));
-		r->range_start = -1;
+		forget_headers(r);
 		r->http = 0;
-		r->etag_opaque = 0;
-		r->bucket_region[0] = '\0';
-		r->location[0] = '\0';
 		sscanf(line, "%*s %ld", &r->http);
 		return n;
 	}
@@ -992,6 +1138,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
 		*--end = '\0';
 	take_header(r, line, v);
+	keep_header(r, line, v, n >= sizeof(line));
 	return n;
 }
 
@@ -1129,7 +1276,7 @@ static enum s3_status curl_failure(const struct request *r, CURL *curl,
 		code = "ConnectionRefused";
 	else if (os_errno == ECONNRESET || os_errno == EPIPE)
 		code = "Reset";
-	set_error(err, k->status, code, "%s (%s)%s%s", curl_easy_strerror(res),
+	s3_set_error(err, k->status, code, "%s (%s)%s%s", curl_easy_strerror(res),
 		  r->c->endpoint, r->errbuf[0] ? ": " : "", r->errbuf);
 	err->http = r->http;
 	return k->status;
@@ -1140,17 +1287,21 @@ static enum s3_status classify(struct request *r, CURL *curl, CURLcode res,
 			       struct s3_error *err)
 {
 	if (r->in_errno)
-		return set_error(err, S3_LOCAL, "ReadFailed",
+		return s3_set_error(err, S3_LOCAL, "ReadFailed",
 				 "reading the file to upload: %s",
 				 strerror(r->in_errno));
 	if (r->out_errno)
-		return set_error(err, S3_LOCAL, "WriteFailed",
+		return s3_set_error(err, S3_LOCAL, "WriteFailed",
 				 "writing the download: %s",
 				 strerror(r->out_errno));
 	if (r->nomem)
 		return set_nomem(err);
+	if (r->kept_cut)
+		return s3_set_error(err, S3_INVALID, "MetadataTooLarge",
+				 "a metadata header from %s is over %d bytes",
+				 r->c->endpoint, HEADER_LINE_MAX - 1);
 	if (r->too_big)
-		return set_error(err, S3_INVALID, "ResponseTooLarge",
+		return s3_set_error(err, S3_INVALID, "ResponseTooLarge",
 				 "answer from %s over %d bytes",
 				 r->c->endpoint, LIST_BODY_MAX);
 	if (res != CURLE_OK && !(res == CURLE_WRITE_ERROR && r->done))
@@ -1235,9 +1386,8 @@ static void reset_answer(struct request *r)
 {
 	free(r->mem.p);
 	memset(&r->mem, 0, sizeof(r->mem));
-	memset(&r->info, 0, sizeof(r->info));
+	forget_headers(r);
 	r->http = 0;
-	r->range_start = -1;
 	r->seen = 0;
 	r->got = 0;
 	r->done = 0;
@@ -1246,9 +1396,6 @@ static void reset_answer(struct request *r)
 	r->out_errno = 0;
 	r->too_big = 0;
 	r->nomem = 0;
-	r->etag_opaque = 0;
-	r->bucket_region[0] = '\0';
-	r->location[0] = '\0';
 	r->errbuf[0] = '\0';
 }
 
@@ -1287,7 +1434,7 @@ static enum s3_status check_answer(struct request *r, struct s3_error *err)
 		return S3_OK;
 	if (!strcasecmp(r->info.etag, r->want_etag))
 		return S3_OK;
-	set_error(err, S3_TRANSIENT, "ETagMismatch",
+	s3_set_error(err, S3_TRANSIENT, "ETagMismatch",
 		  "ETag %s is not the MD5 %s of the body sent", r->info.etag,
 		  r->want_etag);
 	err->http = r->http;
@@ -1316,7 +1463,7 @@ static enum s3_status attempt(struct request *r, struct s3_error *err)
 	enum s3_status st;
 
 	reset_answer(r);
-	sent = s3_limit_acquire(r->c->limit, r->klass);
+	sent = acquire_slot(r);
 	if (take_route(r))
 		st = set_nomem(err);
 	else
@@ -1492,14 +1639,18 @@ static int follow_redirect(struct request *r, const struct s3_error *err)
 /* A short name of what the request does, for log lines. */
 static const char *describe(const struct request *r, char *buf, size_t n)
 {
+	const char *m = r->method;
 	size_t i;
 
-	snprintf(buf, n, "%s", r->key || strcmp(r->method, "GET") ? r->method
-								  : "LIST");
+	/* a copy is a PUT that names its source */
+	if (s3_hlist_get(r->headers, "x-amz-copy-source"))
+		m = "COPY";
+	else if (!r->key && !strcmp(m, "GET"))
+		m = "LIST";
+	snprintf(buf, n, "%s", m);
 	for (i = 0; i < r->nparams; i++)
 		if (!strcmp(r->params[i].name, "partNumber"))
-			snprintf(buf, n, "%s part %s", r->method,
-				 r->params[i].value);
+			snprintf(buf, n, "%s part %s", m, r->params[i].value);
 	return buf;
 }
 
@@ -1648,30 +1799,54 @@ static enum s3_status check_key(const char *key, struct s3_error *err)
 {
 	if (key && *key)
 		return S3_OK;
-	return set_error(err, S3_INVALID, "BadArgument", "empty object key");
+	return s3_set_error(err, S3_INVALID, "BadArgument", "empty object key");
 }
 
-/* Send a PUT whose body and hashes are set in r; fill pinfo on success. */
+/* What a PUT made: the answer's ETag, and what was sent. */
+static void put_info(const struct request *r, const struct s3_meta *meta,
+		     struct s3_object_info *pinfo)
+{
+	*pinfo = r->info;
+	pinfo->size = r->in_size;
+	/* S3 dates the object when the request arrived; near enough */
+	if (!pinfo->mtime)
+		pinfo->mtime = r->when;
+	snprintf(pinfo->content_type, sizeof(pinfo->content_type), "%s",
+		 r->content_type);
+	if (meta)
+		pinfo->meta = *meta;
+}
+
+/*
+ * Send a PUT whose body and hashes are set in r, with what a new object
+ * gets (the configured headers, the user metadata); fill pinfo on
+ * success.
+ */
 static enum s3_status put(struct request *r, const char *content_type,
+			  const struct s3_meta *meta,
 			  struct s3_object_info *pinfo, struct s3_error *err)
 {
+	struct s3_hlist h = { 0 };
 	enum s3_status st;
 
-	if (content_type && strpbrk(content_type, "\r\n"))
-		return set_error(err, S3_INVALID, "BadArgument",
-				 "content type holds a line break");
+	if (content_type && strpbrk(content_type, "\r\n")) {
+		st = s3_set_error(err, S3_INVALID, "BadArgument",
+			       "content type holds a line break");
+		goto out;
+	}
+	if (s3_client_object_headers(r->c, 0, &h) ||
+	    s3_meta_add_headers(meta, &h)) {
+		st = set_nomem(err);
+		goto out;
+	}
+	r->headers = &h;
 	r->content_type = content_type ? content_type : DEFAULT_CONTENT_TYPE;
 	st = execute(r, err);
-	if (st == S3_OK && pinfo) {
-		*pinfo = r->info;
-		pinfo->size = r->in_size;
-		/* S3 dates the object when the request arrived; near enough */
-		if (!pinfo->mtime)
-			pinfo->mtime = r->when;
-		snprintf(pinfo->content_type, sizeof(pinfo->content_type),
-			 "%s", r->content_type);
-	}
+	if (st == S3_OK && pinfo)
+		put_info(r, meta, pinfo);
+out:
 	request_done(r);
+	s3_hlist_free(&h);
 	return st;
 }
 
@@ -1707,10 +1882,10 @@ enum s3_status s3_put_file_ex(struct s3_client *c, const char *key, int fd,
 	r.in_size = size;
 	e = s3_hash_fd(fd, 0, size, r.payload_hash, r.want_etag, r.md5);
 	if (e)
-		return set_error(err, S3_LOCAL, "ReadFailed",
+		return s3_set_error(err, S3_LOCAL, "ReadFailed",
 				 "reading the file to upload: %s",
 				 strerror(e));
-	return put(&r, content_type, pinfo, err);
+	return put(&r, content_type, opts ? opts->meta : NULL, pinfo, err);
 }
 
 /* Hex of the MD5 of a buffer; out holds 33 bytes. */
@@ -1735,6 +1910,16 @@ enum s3_status s3_put_data(struct s3_client *c, const char *key,
 			   const void *data, size_t len,
 			   const char *content_type, struct s3_error *err)
 {
+	return s3_put_data_meta(c, key, data, len, content_type, NULL, err);
+}
+
+/* PUT a small in-memory body with user metadata (symlinks). */
+enum s3_status s3_put_data_meta(struct s3_client *c, const char *key,
+				const void *data, size_t len,
+				const char *content_type,
+				const struct s3_meta *meta,
+				struct s3_error *err)
+{
 	struct request r;
 
 	if (check_key(key, err))
@@ -1745,7 +1930,7 @@ enum s3_status s3_put_data(struct s3_client *c, const char *key,
 	s3_sha256_hex(r.data, len, r.payload_hash);
 	s3_md5_base64(r.data, len, r.md5);
 	md5_hex(r.data, len, r.want_etag);
-	return put(&r, content_type, NULL, err);
+	return put(&r, content_type, meta, NULL, err);
 }
 
 /* Check and take what a ranged GET brought; st is the call's outcome. */
@@ -1758,12 +1943,30 @@ static enum s3_status range_result(struct request *r, uint64_t off,
 		return set_ok(err, 416);
 	if (st == S3_OK && r->http == 206 && r->range_start >= 0 &&
 	    (uint64_t)r->range_start != off)
-		return set_error(err, S3_INVALID, "BadRange",
+		return s3_set_error(err, S3_INVALID, "BadRange",
 				 "%s answered another range than asked",
 				 r->c->endpoint);
 	if (st == S3_OK)
 		*pgot = r->got;
 	return st;
+}
+
+/* A GET of bytes [off, off + len) of key; -1 with err filled if bad. */
+static int range_init(struct request *r, struct s3_client *c,
+		      const char *key, uint64_t off, uint64_t len,
+		      struct s3_error *err)
+{
+	if (check_key(key, err))
+		return -1;
+	if (!len || off > UINT64_MAX - len) {
+		s3_set_error(err, S3_INVALID, "BadArgument",
+			     "empty or impossible range");
+		return -1;
+	}
+	request_init(r, c, "GET", key);
+	snprintf(r->range, sizeof(r->range), "bytes=%llu-%llu",
+		 (unsigned long long)off, (unsigned long long)(off + len - 1));
+	return 0;
 }
 
 /* GET bytes [off, off + len) into buf; *pgot is how many arrived. */
@@ -1775,20 +1978,50 @@ enum s3_status s3_get_range(struct s3_client *c, const char *key,
 	enum s3_status st;
 
 	*pgot = 0;
-	if (check_key(key, err))
+	if (range_init(&r, c, key, off, len, err))
 		return err->status;
-	if (!len || off > UINT64_MAX - len)
-		return set_error(err, S3_INVALID, "BadArgument",
-				 "empty or impossible range");
-	request_init(&r, c, "GET", key);
-	snprintf(r.range, sizeof(r.range), "bytes=%llu-%llu",
-		 (unsigned long long)off, (unsigned long long)(off + len - 1));
 	r.sink = SINK_BUF;
 	r.buf = buf;
 	r.buf_len = len;
 	r.buf_off = off;
 	st = range_result(&r, off, execute(&r, err), pgot, err);
 	request_done(&r);
+	return st;
+}
+
+enum s3_status s3_get_range_fd(struct s3_client *c, const char *key,
+			       uint64_t off, uint64_t len,
+			       const char *if_match, int fd, uint64_t *pgot,
+			       struct s3_object_info *pinfo,
+			       struct s3_error *err)
+{
+	struct s3_hlist h = { 0 };
+	struct request r;
+	enum s3_status st;
+
+	*pgot = 0;
+	if (if_match && s3_hlist_add(&h, "If-Match", if_match))
+		return set_nomem(err);
+	if (range_init(&r, c, key, off, len, err)) {
+		s3_hlist_free(&h);
+		return err->status;
+	}
+	r.headers = &h;
+	r.sink = SINK_FD;
+	r.out_fd = fd;
+	r.out_base = off;
+	st = execute(&r, err);
+	if (st != S3_OK && err->http == 416)
+		st = set_ok(err, 416);
+	else if (st == S3_OK && r.http == 206)
+		*pgot = r.seen;
+	else if (st == S3_OK)
+		*pgot = r.seen > off ? (r.seen - off < len ? r.seen - off : len)
+				     : 0;
+	if (st == S3_OK && pinfo)
+		*pinfo = r.info;
+	request_done(&r);
+	s3_hlist_free(&h);
 	return st;
 }
 
@@ -1810,7 +2043,7 @@ enum s3_status s3_get_to_fd(struct s3_client *c, const char *key, int fd,
 	r.out_fd = fd;
 	st = execute(&r, err);
 	if (st == S3_OK && ftruncate(fd, (off_t)r.seen))
-		st = set_error(err, S3_LOCAL, "WriteFailed",
+		st = s3_set_error(err, S3_LOCAL, "WriteFailed",
 			       "writing the download: %s", strerror(errno));
 	if (st == S3_OK && pinfo) {
 		*pinfo = r.info;
@@ -1881,7 +2114,7 @@ enum s3_status s3_list(struct s3_client *c, const char *prefix,
 	r.sink = SINK_MEM;
 	st = execute(&r, err);
 	if (st == S3_OK && s3_parse_list(r.mem.p, r.mem.len, page)) {
-		st = set_error(err, S3_TRANSIENT, "MalformedResponse",
+		st = s3_set_error(err, S3_TRANSIENT, "MalformedResponse",
 			       "unreadable listing from %s", c->endpoint);
 		err->http = r.http;
 	}
@@ -1909,6 +2142,8 @@ static void request_from_call(struct request *r, struct s3_client *c,
 	for (i = 0; i < call->nparams && i < S3_CALL_MAX_PARAMS; i++)
 		add_param(r, call->params[i].name, call->params[i].value);
 	r->content_type = call->content_type;
+	r->headers = call->headers;
+	r->kept = call->kept;
 	r->data = call->data ? call->data : "";
 	r->in_fd = call->fd;
 	r->in_base = call->off;
@@ -1948,4 +2183,31 @@ enum s3_status s3_call(struct s3_client *c, struct s3_call *call,
 	}
 	request_done(&r);
 	return st;
+}
+
+/* The canonical request call would be signed with now (for tests). */
+char *s3_call_canonical_request(struct s3_client *c,
+				const struct s3_call *call)
+{
+	struct request r;
+	struct s3_sign_input in;
+	struct s3_pair *h = NULL;
+	char *path = NULL, *out = NULL;
+	size_t nh = 0;
+
+	request_from_call(&r, c, call);
+	if (take_route(&r))
+		goto out;
+	stamp(&r);
+	path = raw_path(&r);
+	h = path ? signed_headers(&r, &nh) : NULL;
+	if (!h)
+		goto out;
+	sign_input(&r, path, h, nh, &in);
+	out = s3_sign_canonical_request(&in);
+out:
+	free(h);
+	free(path);
+	request_done(&r);
+	return out;
 }

@@ -9,8 +9,12 @@
  * cannot read, do not matter.  Only static keys are understood (no SSO,
  * no credential_process, no assumed roles).  Messages name files and
  * variables, never a secret.
+ *
+ * A service may instead name one credentials file outright (blitfs's
+ * credentials_file); then that file must hold the profile's keys.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,6 +237,37 @@ static int from_files(struct s3_creds *cr, const char *profile,
 	free(cred_path);
 	free(conf_path);
 	return result;
+}
+
+/* One profile's keys from a file named outright (see s3.h). */
+int s3_creds_from_file(struct s3_creds *out, const char *path,
+		       const char *profile, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	int found;
+
+	memset(out, 0, sizeof(*out));
+	if (!profile || !*profile)
+		profile = "default";
+	if (!f) {
+		snprintf(err, errlen, "%s: cannot read: %s", path,
+			 strerror(errno));
+		return -1;
+	}
+	fclose(f);
+	found = s3_creds_read_file(out, path, profile, 0);
+	if (found < 0)
+		snprintf(err, errlen, "%s: out of memory", path);
+	else if (!found)
+		snprintf(err, errlen, "%s: no profile [%s]", path, profile);
+	else if (!out->access_key || !out->secret_key)
+		snprintf(err, errlen, "%s: profile [%s] lacks "
+			 "aws_access_key_id or aws_secret_access_key", path,
+			 profile);
+	else
+		return 0;
+	s3_creds_free(out);
+	return -1;
 }
 
 /*

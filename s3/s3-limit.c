@@ -221,6 +221,16 @@ void s3_limit_feedback(struct s3_limit *l, enum s3_class k, double sent,
 	pthread_mutex_unlock(&l->lock);
 }
 
+/* Give back a slot taken and never used: it sent nothing. */
+void s3_limit_cancel(struct s3_limit *l, enum s3_class k)
+{
+	pthread_mutex_lock(&l->lock);
+	l->classes[k].sent--;
+	l->classes[k].in_flight--;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->lock);
+}
+
 /* Give back the in-flight place of a request and feed its outcome in. */
 void s3_limit_done(struct s3_limit *l, enum s3_class k, double sent,
 		   enum s3_outcome o)

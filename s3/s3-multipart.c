@@ -8,6 +8,12 @@
  * aborted, so S3 keeps no orphaned parts, unless the caller can resume it:
  * then it stays, and a later call with its id asks ListParts which parts
  * S3 already holds and sends only the others.
+ *
+ * Copies above the copy cutoff go the same way, with UploadPartCopy
+ * asking S3 to take each part from a byte range of the source; every part
+ * names the source's ETag, so that a source replaced meanwhile fails the
+ * copy instead of mixing two versions.  A copy is never resumed: one
+ * that fails is aborted.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -39,13 +45,15 @@
 struct upload {
 	struct s3_client *c;
 	const char *key;
-	int fd;
+	int fd;				/* the file uploaded, or -1 */
+	const struct s3_mp_source *src;	/* the object copied, or NULL */
+	const struct s3_hlist *headers;	/* for CreateMultipartUpload */
 	uint64_t size;
 	uint64_t part_size;
 	int nparts;
 	char *upload_id;
 	struct s3_part *parts;		/* etag set once uploaded */
-	char (*md5)[33];		/* hex MD5 of each local part */
+	char (*md5)[33];		/* hex MD5 of each part, "" unknown */
 	struct s3_part_list held;	/* what S3 holds, when resuming */
 	int completed;			/* S3 took the Complete */
 
@@ -86,6 +94,37 @@ uint64_t s3_mp_part_size(uint64_t size, uint64_t wanted)
 	if (p < need)
 		p = (need + MIB - 1) / MIB * MIB;
 	return p > MAX_PART ? MAX_PART : p;
+}
+
+/* How many parts of part_size make size bytes (1 for an empty object). */
+int s3_mp_part_count(uint64_t size, uint64_t part_size)
+{
+	uint64_t n = (size + part_size - 1) / part_size;
+
+	if (!n)
+		return 1;
+	return n > MAX_PARTS ? MAX_PARTS + 1 : (int)n;
+}
+
+/* Where part i (0-based) starts, and how long it is. */
+static void part_span(uint64_t size, uint64_t part_size, int i,
+		      uint64_t *poff, uint64_t *plen)
+{
+	uint64_t off = (uint64_t)i * part_size;
+
+	*poff = off;
+	*plen = size - off < part_size ? size - off : part_size;
+}
+
+/* "bytes=first-last" of part i (0-based) for x-amz-copy-source-range. */
+void s3_mp_copy_range(uint64_t size, uint64_t part_size, int i, char *buf,
+		      size_t n)
+{
+	uint64_t off, len;
+
+	part_span(size, part_size, i, &off, &len);
+	snprintf(buf, n, "bytes=%llu-%llu", (unsigned long long)off,
+		 (unsigned long long)(off + len - 1));
 }
 
 /* Write the parts into an XML writer; 0, or -1 on failure. */
@@ -200,7 +239,10 @@ static void upload_call(struct s3_call *call, const struct upload *u,
 	call->nparams = 1;
 }
 
-/* Start a multipart upload; u->upload_id is set on success. */
+/*
+ * Start a multipart upload with the new object's headers (its metadata
+ * goes here, the parts carry none); u->upload_id is set on success.
+ */
 static enum s3_status initiate(struct upload *u, const char *content_type,
 			       struct s3_error *err)
 {
@@ -214,6 +256,7 @@ static enum s3_status initiate(struct upload *u, const char *content_type,
 	call.params[0] = (struct s3_pair){ "uploads", "" };
 	call.nparams = 1;
 	call.content_type = content_type;
+	call.headers = u->headers;
 	call.keep_body = 1;
 	st = s3_call(u->c, &call, err);
 	if (st == S3_OK) {
@@ -300,19 +343,18 @@ static int held(const struct upload *u, int n, uint64_t size,
 	return 0;
 }
 
-/* Send part i (0-based) unless S3 holds it already. */
-static enum s3_status send_part(struct upload *u, int i,
-				struct s3_error *err)
+/* Upload part i (0-based) unless S3 holds it already. */
+static enum s3_status upload_part(struct upload *u, int i,
+				  struct s3_error *err)
 {
-	uint64_t off = (uint64_t)i * u->part_size;
-	uint64_t len = u->size - off < u->part_size ? u->size - off
-						    : u->part_size;
+	uint64_t off, len;
 	struct s3_part *p = &u->parts[i];
 	char sha[65], b64[25], num[12];
 	struct s3_call call;
 	enum s3_status st;
 	int e;
 
+	part_span(u->size, u->part_size, i, &off, &len);
 	p->number = i + 1;
 	p->size = len;
 	e = s3_hash_fd(u->fd, off, len, sha, u->md5[i], b64);
@@ -337,6 +379,70 @@ static enum s3_status send_part(struct upload *u, int i,
 		snprintf(p->etag, sizeof(p->etag), "%s",
 			 call.info.etag[0] ? call.info.etag : u->md5[i]);
 	return st;
+}
+
+/* The headers of one UploadPartCopy.  0, or -1 without memory. */
+static int copy_part_headers(const struct upload *u, int i,
+			     struct s3_hlist *h)
+{
+	char range[64];
+
+	s3_mp_copy_range(u->size, u->part_size, i, range, sizeof(range));
+	if (s3_hlist_add(h, "x-amz-copy-source", u->src->copy_source) ||
+	    s3_hlist_add(h, "x-amz-copy-source-range", range))
+		return -1;
+	if (u->src->if_match &&
+	    s3_hlist_add(h, "x-amz-copy-source-if-match", u->src->if_match))
+		return -1;
+	return 0;
+}
+
+/*
+ * Have S3 copy part i (0-based) from the source.  The part's ETag is the
+ * MD5 of its bytes (unless encryption makes it opaque), which lets the
+ * object's ETag be checked as an upload's is.
+ */
+static enum s3_status copy_part(struct upload *u, int i,
+				struct s3_error *err)
+{
+	struct s3_part *p = &u->parts[i];
+	struct s3_hlist h = { 0 };
+	struct s3_call call;
+	char num[12];
+	uint64_t off;
+	enum s3_status st;
+
+	part_span(u->size, u->part_size, i, &off, &p->size);
+	p->number = i + 1;
+	if (copy_part_headers(u, i, &h)) {
+		st = set_err(err, S3_LOCAL, 0, "OutOfMemory", "out of memory");
+		goto out;
+	}
+	upload_call(&call, u, "PUT");
+	snprintf(num, sizeof(num), "%d", p->number);
+	call.params[call.nparams++] = (struct s3_pair){ "partNumber", num };
+	call.headers = &h;
+	call.keep_body = 1;
+	st = s3_call(u->c, &call, err);
+	if (st == S3_OK && s3_parse_copy_result(call.body, call.body_len,
+						"CopyPart", p->etag,
+						sizeof(p->etag), NULL))
+		st = set_err(err, S3_TRANSIENT, 200, "MalformedResponse",
+			     "no ETag in the UploadPartCopy answer");
+	if (st == S3_OK && !call.etag_opaque && strlen(p->etag) == 32 &&
+	    strspn(p->etag, "0123456789abcdefABCDEF") == 32)
+		snprintf(u->md5[i], sizeof(u->md5[i]), "%s", p->etag);
+	free(call.body);
+out:
+	s3_hlist_free(&h);
+	return st;
+}
+
+/* Send part i (0-based): upload it, or have S3 copy it. */
+static enum s3_status send_part(struct upload *u, int i,
+				struct s3_error *err)
+{
+	return u->src ? copy_part(u, i, err) : upload_part(u, i, err);
 }
 
 /* The index of the next part to send, or -1 when none is left. */
@@ -443,6 +549,7 @@ static enum s3_status complete(struct upload *u, char *etag, size_t size,
 	enum s3_status st;
 	int opaque = 0;
 
+	/* a part whose MD5 is unknown (opaque ETags) leaves nothing to check */
 	if (s3_mp_etag((const char (*)[33])u->md5, (size_t)u->nparts, want,
 		       sizeof(want)))
 		want[0] = '\0';
@@ -489,9 +596,7 @@ static enum s3_status plan(struct upload *u, struct s3_error *err)
 
 	s3_client_mp_conf(u->c, &mc);
 	u->part_size = s3_mp_part_size(u->size, mc.part_size);
-	u->nparts = (int)((u->size + u->part_size - 1) / u->part_size);
-	if (!u->nparts)
-		u->nparts = 1;
+	u->nparts = s3_mp_part_count(u->size, u->part_size);
 	if (u->size > MAX_OBJECT || u->nparts > MAX_PARTS)
 		return set_err(err, S3_INVALID, 0, "EntityTooLarge",
 			       "%llu bytes is over S3's 5 TiB limit",
@@ -506,7 +611,9 @@ static enum s3_status plan(struct upload *u, struct s3_error *err)
 
 /*
  * Resume the upload the caller names when S3 still has it, else start a
- * new one; either way the caller learns the id in use.
+ * new one; either way the caller learns the id in use.  A resumed upload
+ * keeps the metadata it was started with: S3 takes it only from the
+ * CreateMultipartUpload.
  */
 static enum s3_status begin(struct upload *u, const char *content_type,
 			    const struct s3_put_opts *opts,
@@ -537,20 +644,21 @@ static enum s3_status begin(struct upload *u, const char *content_type,
 	return st;
 }
 
-/* Log how a multipart upload ended. */
+/* Log how a multipart upload or copy ended. */
 static void log_end(const struct upload *u, enum s3_status st,
 		    const struct s3_error *err, int kept)
 {
+	const char *what = u->src ? "multipart copy" : "multipart";
 	char kb[512];
 
 	if (st == S3_OK) {
-		log_info("s3", "multipart: bucket=%s key=%s: %d parts of "
-			 "%llu bytes done", s3_client_bucket(u->c),
+		log_info("s3", "%s: bucket=%s key=%s: %d parts of %llu bytes "
+			 "done", what, s3_client_bucket(u->c),
 			 log_key(u->key, kb, sizeof(kb)), u->nparts,
 			 (unsigned long long)u->part_size);
 		return;
 	}
-	log_warn("s3", "multipart: bucket=%s key=%s: %ld %s: %s; %s",
+	log_warn("s3", "%s: bucket=%s key=%s: %ld %s: %s; %s", what,
 		 s3_client_bucket(u->c), log_key(u->key, kb, sizeof(kb)),
 		 err->http, err->code, err->message,
 		 kept ? "upload kept to resume" : "upload aborted");
@@ -577,6 +685,38 @@ static enum s3_status run_upload(struct upload *u, char *etag, size_t size,
 	return st;
 }
 
+/*
+ * Send the parts of a started upload and complete it.  On failure abort
+ * it, unless keep (the caller can resume it) and attempts ran out.
+ */
+static enum s3_status finish(struct upload *u, int keep, char *etag,
+			     size_t size, struct s3_error *err)
+{
+	enum s3_status st = run_upload(u, etag, size, err);
+	int kept = st == S3_TRANSIENT && keep;
+
+	/* after a Complete there is no upload left to abort */
+	if (st != S3_OK && !kept && !u->completed)
+		abort_upload(u);
+	log_end(u, st, err, kept);
+	return st;
+}
+
+/* What a multipart upload made. */
+static void upload_info(const struct upload *u, const char *etag,
+			const char *content_type, const struct s3_meta *meta,
+			struct s3_object_info *pinfo)
+{
+	memset(pinfo, 0, sizeof(*pinfo));
+	pinfo->size = u->size;
+	pinfo->mtime = time(NULL);
+	snprintf(pinfo->etag, sizeof(pinfo->etag), "%s", etag);
+	snprintf(pinfo->content_type, sizeof(pinfo->content_type), "%s",
+		 content_type);
+	if (meta)
+		pinfo->meta = *meta;
+}
+
 /* Upload fd by multipart; the engine behind s3_put_file_ex. */
 enum s3_status s3_mp_upload(struct s3_client *c, const char *key, int fd,
 			    uint64_t size, const char *content_type,
@@ -585,9 +725,10 @@ enum s3_status s3_mp_upload(struct s3_client *c, const char *key, int fd,
 			    struct s3_error *err)
 {
 	struct upload u = { .c = c, .key = key, .fd = fd, .size = size };
+	const struct s3_meta *meta = opts ? opts->meta : NULL;
+	struct s3_hlist h = { 0 };
 	char etag[80] = "";
 	enum s3_status st;
-	int kept = 0;
 
 	if (!content_type)
 		content_type = "application/octet-stream";
@@ -595,25 +736,44 @@ enum s3_status s3_mp_upload(struct s3_client *c, const char *key, int fd,
 		return set_err(err, S3_INVALID, 0, "BadArgument",
 			       "content type holds a line break");
 	pthread_mutex_init(&u.lock, NULL);
+	u.headers = &h;
 	st = plan(&u, err);
+	if (st == S3_OK && (s3_client_object_headers(c, 0, &h) ||
+			    s3_meta_add_headers(meta, &h)))
+		st = set_err(err, S3_LOCAL, 0, "OutOfMemory", "out of memory");
 	if (st == S3_OK)
 		st = begin(&u, content_type, opts, err);
-	if (st == S3_OK) {
-		st = run_upload(&u, etag, sizeof(etag), err);
-		kept = st == S3_TRANSIENT && opts && opts->on_upload_id;
-		/* after a Complete there is no upload left to abort */
-		if (st != S3_OK && !kept && !u.completed)
-			abort_upload(&u);
-		log_end(&u, st, err, kept);
-	}
-	if (st == S3_OK && pinfo) {
-		memset(pinfo, 0, sizeof(*pinfo));
-		pinfo->size = size;
-		pinfo->mtime = time(NULL);
-		snprintf(pinfo->etag, sizeof(pinfo->etag), "%s", etag);
-		snprintf(pinfo->content_type, sizeof(pinfo->content_type),
-			 "%s", content_type ? content_type : "");
-	}
+	if (st == S3_OK)
+		st = finish(&u, opts && opts->on_upload_id, etag,
+			    sizeof(etag), err);
+	if (st == S3_OK && pinfo)
+		upload_info(&u, etag, content_type, meta, pinfo);
+	s3_hlist_free(&h);
+	upload_free(&u);
+	return st;
+}
+
+/* Copy src to key in parts; aborted when it fails. */
+enum s3_status s3_mp_copy(struct s3_client *c, const char *key,
+			  const struct s3_mp_source *src,
+			  const char *content_type,
+			  const struct s3_hlist *headers, char *etag,
+			  size_t esize, struct s3_error *err)
+{
+	struct upload u = { .c = c, .key = key, .fd = -1, .src = src,
+			    .headers = headers, .size = src->size };
+	enum s3_status st;
+
+	if (content_type && strpbrk(content_type, "\r\n"))
+		return set_err(err, S3_INVALID, 0, "BadArgument",
+			       "content type holds a line break");
+	pthread_mutex_init(&u.lock, NULL);
+	etag[0] = '\0';
+	st = plan(&u, err);
+	if (st == S3_OK)
+		st = initiate(&u, content_type, err);
+	if (st == S3_OK)
+		st = finish(&u, 0, etag, esize, err);
 	upload_free(&u);
 	return st;
 }

@@ -5,10 +5,11 @@
  * error body become an enum s3_status; every request in s3/ goes through
  * it, so the retry policy in the transfer engine sees one consistent set of
  * classes.  Redirect bodies, multipart answers (InitiateMultipartUpload,
- * CompleteMultipartUpload, ListParts) are read here too.  The
- * XML is parsed with libxml2 without network access or outside entities,
- * and elements are matched on their local names, so the S3 namespace (or
- * its absence on some servers) makes no difference.
+ * CompleteMultipartUpload, ListParts) and copy answers (CopyObject,
+ * UploadPartCopy) are read here too.  The XML is parsed with libxml2
+ * without network access or outside entities, and elements are matched on
+ * their local names, so the S3 namespace (or its absence on some servers)
+ * makes no difference.
  */
 #include <errno.h>
 #include <limits.h>
@@ -53,6 +54,15 @@ static const struct code_class code_classes[] = {
 	{ "InternalError", S3_TRANSIENT },
 	{ "ServiceUnavailable", S3_TRANSIENT },
 	{ "OperationAborted", S3_TRANSIENT },
+	/*
+	 * Sent as 4xx these are S3_INVALID by their status anyway; inside a
+	 * 200 (CopyObject, CompleteMultipartUpload) a retry cannot help them
+	 * either.  PreconditionFailed: a copy's source is not the version
+	 * asked for.
+	 */
+	{ "PreconditionFailed", S3_INVALID },
+	{ "InvalidRequest", S3_INVALID },
+	{ "InvalidArgument", S3_INVALID },
 };
 
 /* What to say about a status when the answer has no body to say it. */
@@ -85,13 +95,20 @@ static const struct status_text status_texts[] = {
 /*
  * Parse a body into a tree, refusing the network and outside entities.
  * recover keeps what precedes a flaw: an error body cut at its cap still
- * has its <Code>.
+ * has its <Code>.  Leading white space is skipped: S3 sends some to keep
+ * the connection of a slow answer alive (CompleteMultipartUpload, whose
+ * 200 comes first, like a CopyObject's), and an XML declaration after it
+ * would not parse.
  */
 static xmlDocPtr read_xml(const char *body, size_t len, int recover)
 {
 	int opts = XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
 		   XML_PARSE_NOWARNING;
 
+	while (body && len && *body && strchr(" \t\r\n", *body)) {
+		body++;
+		len--;
+	}
 	if (!body || !len || len > INT_MAX)
 		return NULL;
 	if (recover)
@@ -703,6 +720,35 @@ int s3_parse_complete(const char *body, size_t len, char *etag, size_t size)
 	copy_etag(etag, size, s);
 	free(s);
 	return 0;
+}
+
+/* The ETag and LastModified of a CopyObjectResult or CopyPartResult. */
+int s3_parse_copy_result(const char *body, size_t len, const char *op,
+			 char *etag, size_t size, time_t *pmtime)
+{
+	xmlDocPtr doc = read_xml(body, len, 0);
+	xmlNode *root, *e, *m;
+	char *s = NULL;
+	int result = -1;
+
+	if (!doc)
+		return -1;
+	root = xmlDocGetRootElement(doc);
+	e = is_answer(root, op) ? child_named(root, "ETag") : NULL;
+	s = e ? dup_text(e) : NULL;
+	if (!s || !*s)
+		goto out;
+	copy_etag(etag, size, s);
+	free(s);
+	m = pmtime ? child_named(root, "LastModified") : NULL;
+	s = m ? dup_text(m) : NULL;
+	if (pmtime)
+		*pmtime = s ? parse_iso8601(s) : 0;
+	result = 0;
+out:
+	free(s);
+	xmlFreeDoc(doc);
+	return result;
 }
 
 /* Read one <Part> of a ListParts result. 0, or -1 if malformed. */

@@ -55,6 +55,28 @@ struct s3_config {
 	int retries;		/* attempts per request, in all [5] */
 	uint64_t multipart_threshold;	/* multipart from this size [64 MiB] */
 	uint64_t part_size;	/* multipart part size [16 MiB] */
+	uint64_t copy_cutoff;	/* copies larger go in parts [5 GiB] */
+
+	/* Sent with every new object (PUT, multipart, copy); NULL: none. */
+	const char *cache_control;	/* Cache-Control */
+	const char *acl;		/* x-amz-acl, a canned ACL */
+	const char *storage_class;	/* x-amz-storage-class */
+};
+
+/*
+ * A file's attributes kept in the object's user metadata, in the headers
+ * s3fs writes (x-amz-meta-mode, -uid, -gid: decimal; -mtime: decimal
+ * seconds) and rclone reads (x-amz-meta-mtime, which rclone writes with a
+ * fraction: "1700000000.123456789").  Both forms are read; blitfs writes
+ * seconds with a nine-digit fraction when nsec is not 0, which s3fs
+ * reads as its integer part.  A field not in the object has its has_ 0.
+ */
+struct s3_meta {
+	unsigned has_mode : 1, has_uid : 1, has_gid : 1, has_mtime : 1;
+	uint32_t mode;		/* st_mode, file type bits included */
+	uint32_t uid;
+	uint32_t gid;
+	struct timespec mtime;
 };
 
 /*
@@ -70,6 +92,7 @@ struct s3_put_opts {
 	const char *resume_upload_id;
 	void (*on_upload_id)(void *arg, const char *upload_id);
 	void *arg;
+	const struct s3_meta *meta;	/* user metadata to send, or NULL */
 };
 
 /* How the client's traffic goes, for status reports. */
@@ -100,6 +123,7 @@ struct s3_object_info {
 	time_t mtime;		/* Last-Modified */
 	char etag[80];		/* as S3 sends it, quotes stripped */
 	char content_type[128];
+	struct s3_meta meta;	/* from x-amz-meta-* (HEAD, GET) */
 };
 
 struct s3_list_entry {
@@ -126,6 +150,17 @@ struct s3_client *s3_client_new(const struct s3_config *cfg,
 void s3_client_free(struct s3_client *c);
 const char *s3_client_bucket(const struct s3_client *c);
 const char *s3_client_endpoint(const struct s3_client *c);
+
+/*
+ * Wait for a write slot and keep it for the calling thread's next write
+ * request.  A queue whose order can change while it waits (a reader
+ * starts waiting for some file) takes its turn first and chooses what to
+ * send after, so the choice is made when the request can go.
+ */
+void s3_write_turn(struct s3_client *c);
+
+/* Give back a turn the thread took and did not use. */
+void s3_write_turn_cancel(struct s3_client *c);
 
 /* Rates and counters of the client's traffic so far. */
 void s3_client_stats(struct s3_client *c, struct s3_stats *st);
@@ -154,6 +189,32 @@ enum s3_status s3_put_data(struct s3_client *c, const char *key,
 			   const void *data, size_t len,
 			   const char *content_type, struct s3_error *err);
 
+/* s3_put_data with user metadata (meta may be NULL); symlinks. */
+enum s3_status s3_put_data_meta(struct s3_client *c, const char *key,
+				const void *data, size_t len,
+				const char *content_type,
+				const struct s3_meta *meta,
+				struct s3_error *err);
+
+/*
+ * Server-side copy of from_key to to_key in the same bucket.  With meta
+ * NULL the object keeps its metadata and Content-Type (directive COPY);
+ * otherwise they are replaced by meta and content_type (directive
+ * REPLACE; content_type NULL keeps the source's).  if_match, when not
+ * NULL, is the source's ETag the copy must find (x-amz-copy-source-
+ * if-match), so a copy never takes a newer version than the one meant.
+ * Objects above copy_cutoff are copied in parts (UploadPartCopy); their
+ * size comes from a HEAD.  pinfo, when not NULL, gets the new ETag.
+ */
+enum s3_status s3_copy(struct s3_client *c, const char *from_key,
+		       const char *to_key, const struct s3_meta *meta,
+		       const char *content_type, const char *if_match,
+		       struct s3_object_info *pinfo, struct s3_error *err);
+
+/* Fill m from a struct stat's mode, owner and mtime. */
+void s3_meta_from_stat(struct s3_meta *m, uint32_t mode, uint32_t uid,
+		       uint32_t gid, const struct timespec *mtime);
+
 /*
  * GET bytes [off, off + len) into buf; *pgot is how many arrived (fewer at
  * the end of the object).  len 0 is not allowed.
@@ -161,6 +222,18 @@ enum s3_status s3_put_data(struct s3_client *c, const char *key,
 enum s3_status s3_get_range(struct s3_client *c, const char *key,
 			    uint64_t off, size_t len, void *buf, size_t *pgot,
 			    struct s3_error *err);
+
+/*
+ * GET bytes [off, off + len) into fd at the same offsets; *pgot is how
+ * many arrived.  With if_match the object must still have that ETag (a
+ * changed object fails the call: S3_INVALID, code PreconditionFailed).
+ * pinfo, when not NULL, gets the answer's ETag.
+ */
+enum s3_status s3_get_range_fd(struct s3_client *c, const char *key,
+			       uint64_t off, uint64_t len,
+			       const char *if_match, int fd, uint64_t *pgot,
+			       struct s3_object_info *pinfo,
+			       struct s3_error *err);
 
 /* GET the whole object into fd from offset 0. */
 enum s3_status s3_get_to_fd(struct s3_client *c, const char *key, int fd,
@@ -199,6 +272,17 @@ const char *s3_mime_type(const char *name);
  */
 int s3_creds_resolve(struct s3_creds *out, const char *profile, char *err,
 		     size_t errlen);
+
+/*
+ * The keys of one profile (NULL: "default") in a credentials file named
+ * outright, for services: the file must be readable and hold the profile
+ * with both keys.  0, or -1 with "PATH: reason" in err.
+ */
+int s3_creds_from_file(struct s3_creds *out, const char *path,
+		       const char *profile, char *err, size_t errlen);
+
+/* Whether s can be a region name: [a-z0-9-], 1 to 63 bytes. */
+int s3_region_ok(const char *s);
 void s3_creds_free(struct s3_creds *cr);
 
 /* Process-wide setup and teardown (curl, libxml2, OpenSSL). */

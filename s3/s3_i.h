@@ -1,13 +1,15 @@
 /*
  * s3_i.h - internals shared by the files of s3/ and by the unit tests:
  * Signature V4, S3's URI encoding, response parsing, the rate limiter,
- * the transfer engine as multipart uploads use it, and credentials files.
+ * the transfer engine as multipart uploads and copies use it, user
+ * metadata headers, and credentials files.
  */
 #ifndef BLITFS_S3_I_H
 #define BLITFS_S3_I_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "s3.h"
 
@@ -16,6 +18,58 @@ struct s3_pair {
 	const char *name;
 	const char *value;
 };
+
+/*
+ * A list of request or answer headers whose names and values are the
+ * list's own.  A zeroed struct is an empty list.
+ */
+struct s3_hlist {
+	struct s3_pair *h;
+	size_t n;
+	size_t cap;
+};
+
+/* ---- s3-meta.c: header lists and user metadata ---- */
+
+/* Add name: value, copied.  0, or -1 without memory. */
+int s3_hlist_add(struct s3_hlist *l, const char *name, const char *value);
+
+/* Add every header of src (may be NULL) but the one named skip (or NULL). */
+int s3_hlist_add_all(struct s3_hlist *l, const struct s3_hlist *src,
+		     const char *skip);
+
+/* The value of the first header called name (any case), or NULL. */
+const char *s3_hlist_get(const struct s3_hlist *l, const char *name);
+
+/* Free what the list holds and leave it empty. */
+void s3_hlist_free(struct s3_hlist *l);
+
+/* Decimal seconds: "1700000000", or "1700000000.123456789" (nsec != 0). */
+void s3_meta_mtime_text(const struct timespec *t, char *buf, size_t size);
+
+/* Parse "[-]S" or "[-]S.F" seconds into t.  0, or -1 if malformed. */
+int s3_meta_parse_mtime(const char *s, struct timespec *t);
+
+/*
+ * Add x-amz-meta-mode, -uid, -gid, -mtime for the fields m has (m NULL:
+ * none).  0, or -1 without memory.
+ */
+int s3_meta_add_headers(const struct s3_meta *m, struct s3_hlist *l);
+
+/*
+ * Take an answer header into m when its name is x-amz-meta-mode, -uid,
+ * -gid or -mtime (any case): 1 then, and the field's has_ says whether
+ * the value parsed; 0 for any other header.
+ */
+int s3_meta_take_header(struct s3_meta *m, const char *name, const char *v);
+
+/*
+ * Whether a copy in parts must send this header of its source again:
+ * x-amz-meta-*, and the stored system metadata a CopyObject keeps
+ * (Content-Type, Cache-Control, Content-Disposition, -Encoding,
+ * -Language, Expires).
+ */
+int s3_meta_kept_header(const char *name);
 
 /*
  * Everything Signature V4 needs to know about one request.  path and the
@@ -116,6 +170,15 @@ struct s3_part_list {
 	int next_marker;	/* NextPartNumberMarker */
 };
 
+/*
+ * The ETag (quotes stripped) and, when pmtime is not NULL, LastModified
+ * (0 if absent) of a CopyObjectResult (op "CopyObject") or a
+ * CopyPartResult (op "CopyPart").  0, or -1 when the body is no such
+ * answer or has no ETag.
+ */
+int s3_parse_copy_result(const char *body, size_t len, const char *op,
+			 char *etag, size_t size, time_t *pmtime);
+
 /* The UploadId of an InitiateMultipartUploadResult; caller frees. */
 char *s3_parse_upload_id(const char *body, size_t len);
 
@@ -181,11 +244,19 @@ void s3_limit_feedback(struct s3_limit *l, enum s3_class k, double sent,
 void s3_limit_done(struct s3_limit *l, enum s3_class k, double sent,
 		   enum s3_outcome o);
 
+/* Give back an in-flight place and a slot that sent nothing. */
+void s3_limit_cancel(struct s3_limit *l, enum s3_class k);
+
 /* Fill the rate and counter fields of st. */
 void s3_limit_stats(struct s3_limit *l, struct s3_stats *st);
 
 /* Full-jitter backoff before retry `attempt` (1 = first), u in [0, 1). */
 long s3_backoff_ms(unsigned attempt, long base_ms, long cap_ms, double u);
+
+/* Fill err with a class, a code and a message (no HTTP status). */
+enum s3_status s3_set_error(struct s3_error *err, enum s3_status st,
+			    const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* ---- s3-client.c: the transfer engine, for s3-multipart.c ---- */
 
@@ -217,6 +288,9 @@ struct s3_call {
 	size_t body_len;
 	struct s3_object_info info;
 	int etag_opaque;	/* SSE-KMS or SSE-C: the ETag is no MD5 */
+	const struct s3_hlist *headers;	/* more to send and sign, or NULL */
+	struct s3_hlist *kept;	/* gets the answer's headers that
+				 * s3_meta_kept_header names, or NULL */
 };
 
 enum s3_status s3_call(struct s3_client *c, struct s3_call *call,
@@ -226,9 +300,27 @@ enum s3_status s3_call(struct s3_client *c, struct s3_call *call,
 struct s3_mp_conf {
 	uint64_t threshold;
 	uint64_t part_size;
+	uint64_t copy_cutoff;	/* copies above this size go in parts */
 	int threads;		/* parts in flight for one upload */
 };
 void s3_client_mp_conf(const struct s3_client *c, struct s3_mp_conf *mc);
+
+/*
+ * Add the headers every new object gets from the configuration:
+ * x-amz-acl and x-amz-storage-class, and Cache-Control unless the object
+ * keeps its source's metadata (a copy with directive COPY, where
+ * Cache-Control is the source's).  0, or -1 without memory.
+ */
+int s3_client_object_headers(const struct s3_client *c, int keep_meta,
+			     struct s3_hlist *l);
+
+/*
+ * The canonical request (Signature V4) that call would be signed with
+ * now: what the tests check the signed headers in.  Caller frees; NULL
+ * without memory.
+ */
+char *s3_call_canonical_request(struct s3_client *c,
+				const struct s3_call *call);
 
 /* ---- s3-multipart.c ---- */
 
@@ -241,12 +333,56 @@ char *s3_mp_complete_body(const struct s3_part *parts, size_t n);
 /* The multipart ETag: hex MD5 of the parts' binary MD5s, "-", count. */
 int s3_mp_etag(const char (*md5_hex)[33], size_t n, char *out, size_t size);
 
+/* How many parts of part_size make size bytes (1 for an empty object). */
+int s3_mp_part_count(uint64_t size, uint64_t part_size);
+
+/* "bytes=first-last" of part i (0-based) for x-amz-copy-source-range. */
+void s3_mp_copy_range(uint64_t size, uint64_t part_size, int i, char *buf,
+		      size_t n);
+
+/* The source of a copy in parts. */
+struct s3_mp_source {
+	const char *copy_source;	/* the x-amz-copy-source value */
+	const char *if_match;	/* the source's ETag, every part checks it */
+	uint64_t size;
+};
+
+/*
+ * Copy src to key in parts (UploadPartCopy).  headers go on the
+ * CreateMultipartUpload, since the parts carry no metadata; etag gets
+ * the new object's.  The upload is aborted when the copy fails.
+ */
+enum s3_status s3_mp_copy(struct s3_client *c, const char *key,
+			  const struct s3_mp_source *src,
+			  const char *content_type,
+			  const struct s3_hlist *headers, char *etag,
+			  size_t esize, struct s3_error *err);
+
 /* Upload fd by multipart; the engine behind s3_put_file_ex. */
 enum s3_status s3_mp_upload(struct s3_client *c, const char *key, int fd,
 			    uint64_t size, const char *content_type,
 			    const struct s3_put_opts *opts,
 			    struct s3_object_info *pinfo,
 			    struct s3_error *err);
+
+/* ---- s3-copy.c ---- */
+
+/*
+ * The x-amz-copy-source value for key in bucket: "/bucket/key", the key
+ * percent-encoded by S3's rules with its slashes kept.  Caller frees.
+ */
+char *s3_copy_source(const char *bucket, const char *key);
+
+/*
+ * The headers of a CopyObject from source (an s3_copy_source value):
+ * the directive (REPLACE when meta is not NULL, with meta's headers and
+ * the configured Cache-Control; else COPY), the source's ETag to match
+ * (if_match, with or without quotes, or NULL), and what every new object
+ * gets.  0, or -1 without memory.
+ */
+int s3_copy_headers(const struct s3_client *c, const char *source,
+		    const struct s3_meta *meta, const char *if_match,
+		    struct s3_hlist *l);
 
 /* ---- s3-creds.c ---- */
 
