@@ -23,24 +23,6 @@
 #include "cache_i.h"
 #include "log.h"
 
-#define READ_AHEAD (4u << 20)	/* bytes fetched per ranged GET */
-
-struct cache_file {
-	struct cache *c;
-	struct cache_entry *e;	/* NULL for reads of objects only in S3 */
-	char *key;
-	int fd;			/* staging file, -1 for remote reads */
-	uint64_t work_id;	/* non-zero: one of the writers of work_id */
-	uint64_t remote_size;
-
-	pthread_mutex_t ra_lock;	/* guards the read-ahead window */
-	char *ra_buf;
-	uint64_t ra_off;
-	size_t ra_len;
-
-	struct cache_file *prev, *next;	/* cache.files, under cache.lock */
-};
-
 struct dir_count {
 	char *dir;
 	unsigned n;
@@ -71,6 +53,8 @@ double cache_now(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+static void forget_local(struct cache *c, struct cache_entry *e);
 
 static int cmp_entry(const void *a, const void *b)
 {
@@ -395,6 +379,28 @@ void cache_free(struct cache *c)
 	cache_release_all(c);
 }
 
+/*
+ * The attributes a file shows: those kept in m where it has them, else a
+ * regular file of mode 0644 (the mount's owner is the caller's to set).
+ */
+void cache_apply_meta(const struct s3_meta *m, struct stat *st)
+{
+	st->st_mode = S_IFREG | 0644;
+	st->st_nlink = 1;
+	if (m->has_mode && S_ISREG(m->mode))
+		st->st_mode = (mode_t)m->mode;
+	else if (m->has_mode && !(m->mode & S_IFMT))
+		st->st_mode = S_IFREG | (mode_t)(m->mode & 07777);
+	if (m->has_uid)
+		st->st_uid = m->uid;
+	if (m->has_gid)
+		st->st_gid = m->gid;
+	if (m->has_mtime) {
+		st->st_mtim = m->mtime;
+		st->st_ctim = m->mtime;
+	}
+}
+
 /* Fill st from the staging file that holds e's newest bytes. */
 static int stat_entry(struct cache *c, const struct cache_entry *e,
 		      struct stat *st)
@@ -405,8 +411,9 @@ static int stat_entry(struct cache *c, const struct cache_entry *e,
 	cache_staging_path(c, id, path, sizeof(path));
 	if (stat(path, st) < 0)
 		return -errno;
-	st->st_mode = S_IFREG | 0644;
-	st->st_nlink = 1;
+	st->st_uid = (uid_t)-1;
+	st->st_gid = (gid_t)-1;
+	cache_apply_meta(&e->meta, st);
 	return 0;
 }
 
@@ -491,14 +498,18 @@ static int copy_staged(struct cache *c, uint64_t from, int to_fd)
 	return ret;
 }
 
-/* Fetch an object that is only in S3 so that it can be changed in place. */
-static int fetch_remote(struct cache *c, const char *key, int fd)
+/*
+ * Fetch an object that is only in S3 so that it can be changed in place;
+ * *info gets its ETag and the attributes it keeps in S3.
+ */
+static int fetch_remote(struct cache *c, const char *key, int fd,
+			struct s3_object_info *info)
 {
 	struct s3_error err;
 	enum s3_status st;
 	char kb[512];
 
-	st = s3_get_to_fd(c->s3, key, fd, NULL, &err);
+	st = s3_get_to_fd(c->s3, key, fd, info, &err);
 	if (st == S3_OK || st == S3_NOT_FOUND)
 		return 0;
 	log_warn("cache", "fetch: bucket=%s key=%s: %s (%ld %s)",
@@ -511,16 +522,23 @@ static int fetch_remote(struct cache *c, const char *key, int fd)
 static int fill_work(struct cache *c, struct cache_entry *e, uint64_t from,
 		     int fd, uint64_t *psize)
 {
+	struct s3_object_info info;
 	struct stat st;
 	char *key = xstrdup(e->key);
 	int ret;
 
+	memset(&info, 0, sizeof(info));
 	e->refs++;
 	pthread_mutex_unlock(&c->lock);
-	ret = from ? copy_staged(c, from, fd) : fetch_remote(c, key, fd);
+	ret = from ? copy_staged(c, from, fd)
+		   : fetch_remote(c, key, fd, &info);
 	if (ret == 0 && fstat(fd, &st) == 0)
 		*psize = (uint64_t)st.st_size;
 	pthread_mutex_lock(&c->lock);
+	if (ret == 0 && !from) {
+		cache_merge_meta(&e->meta, &info.meta, 0);
+		snprintf(e->etag, sizeof(e->etag), "%s", info.etag);
+	}
 	cache_entry_put(c, e);
 	free(key);
 	return ret;
@@ -578,6 +596,7 @@ static struct cache_file *file_new(struct cache *c, struct cache_entry *e,
 	f->e = e;
 	f->key = xstrdup(key);
 	f->fd = -1;
+	f->copy_fd = -1;
 	pthread_mutex_init(&f->ra_lock, NULL);
 	if (e)
 		e->refs++;
@@ -603,7 +622,6 @@ static void file_unlist(struct cache *c, struct cache_file *f)
 static void file_free(struct cache_file *f)
 {
 	pthread_mutex_destroy(&f->ra_lock);
-	free(f->ra_buf);
 	free(f->key);
 	free(f);
 }
@@ -646,17 +664,35 @@ static int open_local_read(struct cache *c, struct cache_entry *e,
 	return f->fd < 0 ? -errno : 0;
 }
 
+/*
+ * A clean copy fetched earlier whose object S3 now holds in another
+ * version (another host wrote it) is dropped: the reader gets S3's.
+ */
+static struct cache_entry *check_fetched(struct cache *c,
+					 struct cache_entry *e,
+					 const struct cache_remote *r)
+{
+	if (!e || !e->fetched || e->work_id || e->busy || e->queued ||
+	    !r->etag[0] || strcmp(e->etag, r->etag) == 0)
+		return e;
+	forget_local(c, e);
+	e->deleted = 1;
+	cache_entry_drop(c, e);
+	return NULL;
+}
+
 int cache_open(struct cache *c, const char *key, int flags,
-	       int remote_exists, uint64_t remote_size,
-	       struct cache_file **pf)
+	       const struct cache_remote *r, struct cache_file **pf)
 {
 	int writing = (flags & O_ACCMODE) != O_RDONLY;
+	int remote_exists = r->exists;
 	struct cache_entry *e;
 	struct cache_file *f;
 	int ret = 0;
 
 	pthread_mutex_lock(&c->lock);
-	e = writing ? cache_entry_get(c, key) : cache_entry_find(c, key);
+	e = writing ? cache_entry_get(c, key)
+		    : check_fetched(c, cache_entry_find(c, key), r);
 	if (e && !writing && e->deleted) {
 		pthread_mutex_unlock(&c->lock);
 		return -ENOENT;
@@ -671,7 +707,9 @@ int cache_open(struct cache *c, const char *key, int flags,
 		cache_read_barrier(c, e);
 
 	f = file_new(c, e, key);
-	f->remote_size = remote_size;
+	f->remote_size = r->size;
+	f->remote_meta = r->meta;
+	snprintf(f->remote_etag, sizeof(f->remote_etag), "%s", r->etag);
 	if (writing)
 		ret = open_for_write(c, e, flags, remote_exists, f);
 	else if (e)
@@ -736,44 +774,6 @@ void cache_read_barrier(struct cache *c, struct cache_entry *e)
 	cache_entry_put(c, e);
 }
 
-/* Serve a read of an object only in S3 from a read-ahead window. */
-static int read_remote(struct cache_file *f, char *buf, size_t size,
-		       off_t off)
-{
-	struct s3_error err;
-	uint64_t uoff = (uint64_t)off;
-	size_t got;
-	enum s3_status st;
-
-	if (uoff >= f->ra_off && uoff + size <= f->ra_off + f->ra_len) {
-		memcpy(buf, f->ra_buf + (uoff - f->ra_off), size);
-		return (int)size;
-	}
-	if (!f->ra_buf)
-		f->ra_buf = malloc(READ_AHEAD);
-	if (!f->ra_buf)
-		return -ENOMEM;
-
-	st = s3_get_range(f->c->s3, f->key, uoff, READ_AHEAD, f->ra_buf, &got,
-			  &err);
-	if (st != S3_OK) {
-		char kb[512];
-
-		log_warn("cache", "read: bucket=%s key=%s: %s (%ld %s)",
-			 s3_client_bucket(f->c->s3),
-			 log_key(f->key, kb, sizeof(kb)), err.message,
-			 err.http, err.code);
-		f->ra_len = 0;
-		return s3_status_errno(st);
-	}
-	f->ra_off = uoff;
-	f->ra_len = got;
-	if (size > got)
-		size = got;
-	memcpy(buf, f->ra_buf, size);
-	return (int)size;
-}
-
 int cache_read(struct cache_file *f, char *buf, size_t size, off_t off)
 {
 	ssize_t n;
@@ -784,9 +784,17 @@ int cache_read(struct cache_file *f, char *buf, size_t size, off_t off)
 		return n < 0 ? -errno : (int)n;
 	}
 	pthread_mutex_lock(&f->ra_lock);
-	ret = read_remote(f, buf, size, off);
+	ret = cache_fetch_read(f, buf, size, off);
 	pthread_mutex_unlock(&f->ra_lock);
 	return ret;
+}
+
+/* The working file changed: it differs from S3 and its mtime is now. */
+static void touch(struct cache_entry *e)
+{
+	e->dirty = 1;
+	clock_gettime(CLOCK_REALTIME, &e->meta.mtime);
+	e->meta.has_mtime = 1;
 }
 
 /*
@@ -809,7 +817,7 @@ static int grow_work(struct cache_file *f, uint64_t end)
 		}
 	}
 	if (e->work_id == f->work_id)
-		e->dirty = 1;
+		touch(e);
 	pthread_mutex_unlock(&c->lock);
 	return ret;
 }
@@ -852,7 +860,7 @@ int cache_ftruncate(struct cache_file *f, off_t size)
 		cache_space_sub(c, e->work_size);
 		cache_space_add(c, (uint64_t)size);
 		e->work_size = (uint64_t)size;
-		e->dirty = 1;
+		touch(e);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return 0;
@@ -866,8 +874,11 @@ int cache_fstat(struct cache_file *f, struct stat *st)
 	} else if (fstat(f->fd, st) < 0) {
 		return -errno;
 	}
-	st->st_mode = S_IFREG | 0644;
-	st->st_nlink = 1;
+	st->st_uid = (uid_t)-1;
+	st->st_gid = (gid_t)-1;
+	pthread_mutex_lock(&f->c->lock);
+	cache_apply_meta(f->e ? &f->e->meta : &f->remote_meta, st);
+	pthread_mutex_unlock(&f->c->lock);
 	return 0;
 }
 
@@ -971,8 +982,11 @@ static int journal_queued(struct cache *c, struct cache_entry *e)
 		.deleted = e->deleted,
 		.state = "QUEUED",
 		.postback = e->deleted ? NULL : e->pb_request,
+		.meta = e->meta,
+		.content_type = e->content_type,
 	};
 
+	cache_stats_numbered(c, e);
 	return jnl_put(c->jnl, &r);
 }
 
@@ -996,7 +1010,6 @@ static int close_work(struct cache *c, struct cache_entry *e,
 		e->dirty = 0;
 		e->version++;
 		e->upload_id[0] = '\0';
-	e->upload_id[0] = '\0';
 		return 0;
 	}
 	if (!e->dirty) {
@@ -1007,11 +1020,15 @@ static int close_work(struct cache *c, struct cache_entry *e,
 			e->file_size = e->work_size;
 			c->clean += e->file_size;
 			e->state = CACHE_VISIBLE;
+			e->fetched = 1;
 		}
 		e->work_id = 0;
 		return 0;
 	}
 
+	if (!e->meta.has_mtime)
+		touch(e);
+	e->fetched = 0;
 	if (old && cache_state_clean(e->state))
 		c->clean -= old_size;
 	e->file_id = e->work_id;
@@ -1053,6 +1070,8 @@ int cache_release(struct cache_file *f, const char *request)
 		cache_entry_put(c, e);
 	pthread_mutex_unlock(&c->lock);
 
+	if (!e)
+		cache_fetch_close(f);
 	file_free(f);
 	return ret;
 }
@@ -1177,7 +1196,7 @@ int cache_rename(struct cache *c, const char *from, const char *to,
 			c->clean -= e->file_size;
 		e->version++;
 		e->upload_id[0] = '\0';
-	e->upload_id[0] = '\0';
+		e->fetched = 0;
 		e->attempts = 0;
 		e->state = CACHE_QUEUED;
 		journal_queued(c, e);
@@ -1453,4 +1472,199 @@ void cache_counts(struct cache *c, struct cache_counts *n)
 	pthread_mutex_lock(&c->lock);
 	twalk_r(c->table, count_visit, n);
 	pthread_mutex_unlock(&c->lock);
+}
+
+void cache_merge_meta(struct s3_meta *to, const struct s3_meta *from,
+		      int replace)
+{
+	if (from->has_mode && (replace || !to->has_mode)) {
+		to->mode = from->mode;
+		to->has_mode = 1;
+	}
+	if (from->has_uid && (replace || !to->has_uid)) {
+		to->uid = from->uid;
+		to->has_uid = 1;
+	}
+	if (from->has_gid && (replace || !to->has_gid)) {
+		to->gid = from->gid;
+		to->has_gid = 1;
+	}
+	if (from->has_mtime && (replace || !to->has_mtime)) {
+		to->mtime = from->mtime;
+		to->has_mtime = 1;
+	}
+}
+
+/*
+ * A version whose upload has begun cannot take new attributes: the next
+ * version carries them, with the same bytes.  One still queued just
+ * takes them.
+ */
+static void requeue_for_attrs(struct cache *c, struct cache_entry *e)
+{
+	/* open (touch opens before it sets times): the close uploads it */
+	if (e->work_id) {
+		e->dirty = 1;
+		return;
+	}
+	if (!e->file_id)
+		return;
+	if (e->state == CACHE_QUEUED && !e->busy) {
+		journal_queued(c, e);
+		return;
+	}
+	if (cache_state_clean(e->state))
+		c->clean -= e->file_size;
+	e->version++;
+	e->upload_id[0] = '\0';
+	e->attempts = 0;
+	e->error[0] = '\0';
+	e->state = CACHE_QUEUED;
+	e->remote = 1;
+	e->fetched = 0;
+	journal_queued(c, e);
+	if (!e->queued)
+		upq_push_delayed(c, e, c->opts.upload_delay_ms);
+}
+
+/* The live local entry of key, or NULL; the lock is held. */
+static struct cache_entry *live_entry(struct cache *c, const char *key)
+{
+	struct cache_entry *e = cache_entry_find(c, key);
+
+	if (!e || e->deleted || (!e->work_id && !e->file_id))
+		return NULL;
+	return e;
+}
+
+int cache_fetched(struct cache *c, const char *key)
+{
+	struct cache_entry *e;
+	int ret;
+
+	pthread_mutex_lock(&c->lock);
+	e = live_entry(c, key);
+	ret = e && e->fetched;
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+int cache_set_attr(struct cache *c, const char *key, const struct s3_meta *m)
+{
+	struct cache_entry *e;
+
+	pthread_mutex_lock(&c->lock);
+	e = live_entry(c, key);
+	if (!e) {
+		pthread_mutex_unlock(&c->lock);
+		return 1;
+	}
+	cache_merge_meta(&e->meta, m, 1);
+	requeue_for_attrs(c, e);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+int cache_get_attr(struct cache *c, const char *key, struct s3_meta *m)
+{
+	struct cache_entry *e;
+
+	pthread_mutex_lock(&c->lock);
+	e = live_entry(c, key);
+	if (e)
+		*m = e->meta;
+	pthread_mutex_unlock(&c->lock);
+	return e ? 0 : 1;
+}
+
+int cache_set_content_type(struct cache *c, const char *key,
+			   const char *type)
+{
+	struct cache_entry *e;
+
+	if (strlen(type) >= sizeof(e->content_type))
+		return -ERANGE;
+	pthread_mutex_lock(&c->lock);
+	e = live_entry(c, key);
+	if (e) {
+		snprintf(e->content_type, sizeof(e->content_type), "%s",
+			 type);
+		requeue_for_attrs(c, e);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return e ? 0 : 1;
+}
+
+int cache_get_content_type(struct cache *c, const char *key, char *buf,
+			   size_t size)
+{
+	struct cache_entry *e;
+	int ret = 1;
+
+	pthread_mutex_lock(&c->lock);
+	e = live_entry(c, key);
+	if (e) {
+		snprintf(buf, size, "%s",
+			 *e->content_type ? e->content_type
+					  : s3_mime_type(key));
+		ret = 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+int cache_key_idle(struct cache *c, const char *key)
+{
+	struct cache_entry *e;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		e = cache_entry_find(c, key);
+		if (!e || !e->busy || c->stopping)
+			break;
+		pthread_cond_wait(&c->idle_cv, &c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+int cache_drop(struct cache *c, const char *key)
+{
+	int remote;
+
+	pthread_mutex_lock(&c->lock);
+	remote = drop_target(c, key);
+	pthread_mutex_unlock(&c->lock);
+	cache_key_idle(c, key);
+	return remote;
+}
+
+int cache_move_begin(struct cache *c, const char *from, const char *to)
+{
+	int ret;
+
+	pthread_mutex_lock(&c->lock);
+	ret = jnl_move_begin(c->jnl, from, to);
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+int cache_move_end(struct cache *c, const char *from)
+{
+	int ret;
+
+	pthread_mutex_lock(&c->lock);
+	ret = jnl_move_end(c->jnl, from);
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+int cache_moves(struct cache *c, cache_move_fn fn, void *arg)
+{
+	int ret;
+
+	pthread_mutex_lock(&c->lock);
+	ret = jnl_scan_moves(c->jnl, fn, arg);
+	pthread_mutex_unlock(&c->lock);
+	return ret;
 }

@@ -98,14 +98,22 @@ typedef void (*cache_list_fn)(void *arg, const char *rest,
 void cache_list(struct cache *c, const char *dir, cache_list_fn fn,
 		void *arg);
 
+/* What the caller knows of the object at key in S3. */
+struct cache_remote {
+	int exists;
+	uint64_t size;
+	char etag[80];		/* "" when not known */
+	struct s3_meta meta;	/* its attributes, has_ bits 0 if unknown */
+};
+
 /*
  * Open key.  For writing without O_TRUNC an object that exists only in S3
- * (remote_exists) is fetched first.  A file with no local copy opened for
- * reading is read from S3 in ranges.
+ * (r->exists) is fetched first.  A file with no local copy opened for
+ * reading is streamed from S3 in growing ranges, into a clean copy kept
+ * for later readers while its ETag stays the one in S3.
  */
 int cache_open(struct cache *c, const char *key, int flags,
-	       int remote_exists, uint64_t remote_size,
-	       struct cache_file **pf);
+	       const struct cache_remote *r, struct cache_file **pf);
 int cache_read(struct cache_file *f, char *buf, size_t size, off_t off);
 int cache_write(struct cache_file *f, const char *buf, size_t size,
 		off_t off);
@@ -169,6 +177,51 @@ int cache_info(struct cache *c, const char *key, struct cache_info *info);
 /* Try a FAILED (or waiting) version again now. */
 int cache_retry(struct cache *c, const char *key);
 
+/* ---- attributes: mode, owner, mtime, Content-Type ---- */
+
+/* Show m's attributes in st (those m has; a 0644 regular file else). */
+void cache_apply_meta(const struct s3_meta *m, struct stat *st);
+
+/* Copy the fields from has into to: all, or only those to lacks. */
+void cache_merge_meta(struct s3_meta *to, const struct s3_meta *from,
+		      int replace);
+
+/*
+ * 1 when key's local file is a clean copy read from S3, which a reader
+ * checks against the object's ETag (cache_open drops a stale one).
+ */
+int cache_fetched(struct cache *c, const char *key);
+
+/*
+ * Set the fields m has on key's local file, uploaded with its bytes (a
+ * version already on its way is sent again).  1 when key has no local
+ * file: the caller changes the object in S3 itself.
+ */
+int cache_set_attr(struct cache *c, const char *key, const struct s3_meta *m);
+int cache_get_attr(struct cache *c, const char *key, struct s3_meta *m);
+
+/* The Content-Type key's local file is sent with; 1 when none is local. */
+int cache_set_content_type(struct cache *c, const char *key,
+			   const char *type);
+int cache_get_content_type(struct cache *c, const char *key, char *buf,
+			   size_t size);
+
+/*
+ * Forget key's local versions without touching S3, and wait until no
+ * transfer of key is under way: before a server-side copy onto key.
+ * 1 when a version of key may be in S3.
+ */
+int cache_drop(struct cache *c, const char *key);
+
+/* Wait until no transfer of key is under way. */
+int cache_key_idle(struct cache *c, const char *key);
+
+/* Directory renames under way, journaled so a later mount ends them. */
+typedef void (*cache_move_fn)(void *arg, const char *from, const char *to);
+int cache_move_begin(struct cache *c, const char *from, const char *to);
+int cache_move_end(struct cache *c, const char *from);
+int cache_moves(struct cache *c, cache_move_fn fn, void *arg);
+
 struct cache_counts {
 	unsigned queued;
 	unsigned uploading;
@@ -181,5 +234,46 @@ struct cache_counts {
 void cache_counts(struct cache *c, struct cache_counts *n);
 
 const char *cache_state_name(enum cache_state st);
+
+/*
+ * ---- where the uploads stand (cache-stats.c) ----
+ *
+ * Every version a mount journals (a close that changed a file, an fsync
+ * with fsync_upload, a rename, an unlink of a key S3 may hold) gets the
+ * next number of a sequence that starts at 1 with the mount; the versions
+ * a mount takes over from the journal have number 0.  A new version whose
+ * predecessor never reached S3 keeps the predecessor's number.  Numbers
+ * are not final while the version is QUEUED, UPLOADING, UPLOADED or
+ * DELETING; a client that noted seq_closed waits until seq_pending is
+ * above it.
+ */
+#define CACHE_NSTATES (CACHE_DELETING + 1)
+
+struct cache_tally {
+	unsigned files;
+	uint64_t bytes;
+};
+
+struct cache_failed {
+	char *key;
+	char error[256];
+	uint64_t seq;
+};
+
+struct cache_stats {
+	struct cache_tally state[CACHE_NSTATES];	/* OPEN: being written */
+	uint64_t seq_closed;	/* the highest number given */
+	uint64_t seq_pending;	/* lowest not final; seq_closed + 1 if none */
+	unsigned recent_files;	/* uploads that ended in the last recent_s */
+	uint64_t recent_bytes;
+	double recent_s;
+	struct cache_failed *failed;	/* lowest numbers first */
+	size_t nfailed;		/* listed; state[CACHE_FAILED] counts all */
+};
+
+/* Fill st, listing up to max_failed FAILED versions; cache_stats_free. */
+void cache_stats_get(struct cache *c, size_t max_failed,
+		     struct cache_stats *st);
+void cache_stats_free(struct cache_stats *st);
 
 #endif

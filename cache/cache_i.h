@@ -51,15 +51,50 @@ struct cache_entry {
 	uint64_t uploaded_version;	/* whose PUT S3 acknowledged */
 	double upload_end;	/* when, in monotonic seconds */
 	long visible_ms;	/* upload end to VISIBLE, -1 if not yet */
+	uint64_t seq;		/* close sequence number (cache-stats.c) */
+	uint64_t seq_version;	/* the version seq was given for */
 	unsigned waiters;	/* readers waiting for visibility */
 
 	int local_only;		/* a sidecar: never uploaded */
+	int fetched;		/* a clean copy read from S3: check its ETag */
+	struct s3_meta meta;	/* mode, owner, mtime sent with the PUT */
+	char content_type[128];	/* set by xattr; "" takes the name's */
 	char *pb_sticky;	/* postback set on the file (xattr) */
 	char *pb_request;	/* postback of the newest version */
 	uint64_t pb_fired;	/* version whose postback was handed on */
 
 	struct cache_entry *qnext;
 };
+
+/*
+ * An open handle.  A read of an object only in S3 (e NULL) streams it
+ * with ranged GETs into a staging file, the copy, read back from there;
+ * a whole copy becomes a clean cache entry, checked by its ETag later.
+ */
+struct cache_file {
+	struct cache *c;
+	struct cache_entry *e;	/* NULL for reads of objects only in S3 */
+	char *key;
+	int fd;			/* staging file, -1 for remote reads */
+	uint64_t work_id;	/* non-zero: one of the writers of work_id */
+	uint64_t remote_size;
+	struct s3_meta remote_meta;	/* of an object read only from S3 */
+	char remote_etag[80];	/* pinned by the first GET */
+
+	pthread_mutex_t ra_lock;	/* guards the fields below */
+	uint64_t copy_id;	/* the copy's staging file, 0 if none */
+	int copy_fd;
+	uint64_t filled;	/* bytes [0, filled) are in the copy */
+	uint64_t window;	/* the next GET's length; grows as reads go on */
+	int copy_dead;		/* the copy cannot be finished */
+
+	struct cache_file *prev, *next;	/* cache.files, under cache.lock */
+};
+
+/* fetch.c: reads of objects only in S3 */
+int cache_fetch_read(struct cache_file *f, char *buf, size_t size,
+		     off_t off);
+void cache_fetch_close(struct cache_file *f);
 
 struct cache {
 	pthread_mutex_t lock;
@@ -89,6 +124,7 @@ struct cache {
 
 	pthread_t *workers;
 	int nworkers;
+	uint64_t seq_closed;		/* close sequence numbers given */
 };
 
 /* S3 holds the bytes of a version in this state: a clean copy. */
@@ -128,6 +164,9 @@ void cache_read_barrier(struct cache *c, struct cache_entry *e);
 /* Hand a final outcome of e's newest version to the postback hook. */
 void cache_fire_final(struct cache *c, struct cache_entry *e,
 		      const char *event);
+
+/* cache-stats.c: a version was journaled (lock held); numbers it. */
+void cache_stats_numbered(struct cache *c, struct cache_entry *e);
 
 /* upq.c: all with cache.lock held unless said otherwise. */
 void upq_push(struct cache *c, struct cache_entry *e);

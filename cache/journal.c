@@ -31,14 +31,18 @@ enum stmt_id {
 	ST_DIR_PB_SET,
 	ST_DIR_PB_DEL,
 	ST_DIR_PB_SCAN,
+	ST_MOVE_ADD,
+	ST_MOVE_DEL,
+	ST_MOVE_SCAN,
 	ST_COUNT
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_PUT] = "INSERT OR REPLACE INTO versions (key, version, file_id, "
-		   "deleted, state, error, upload_id, etag, postback, updated) "
+		   "deleted, state, error, upload_id, etag, postback, updated, "
+		   "meta_has, mode, uid, gid, mtime_s, mtime_ns, content_type) "
 		   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-		   "julianday('now'))",
+		   "julianday('now'), ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
 	[ST_STATE] = "UPDATE versions SET state = ?3, error = ?4, "
 		     "etag = coalesce(?5, etag), updated = julianday('now') "
 		     "WHERE key = ?1 AND version = ?2",
@@ -48,7 +52,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_REKEY_DROP] = "DELETE FROM versions WHERE key = ?2",
 	[ST_REKEY] = "UPDATE versions SET key = ?2 WHERE key = ?1",
 	[ST_SCAN] = "SELECT key, version, file_id, deleted, state, error, "
-		    "upload_id, etag, postback FROM versions",
+		    "upload_id, etag, postback, meta_has, mode, uid, gid, "
+		    "mtime_s, mtime_ns, content_type FROM versions",
 	[ST_PRUNE] = "DELETE FROM versions WHERE state IN "
 		     "('VISIBLE', 'UNCONFIRMED')",
 	[ST_POSTBACK] = "UPDATE versions SET postback = ?3 "
@@ -57,6 +62,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 			  " VALUES (?1, ?2)",
 	[ST_DIR_PB_DEL] = "DELETE FROM dir_postbacks WHERE dir = ?1",
 	[ST_DIR_PB_SCAN] = "SELECT dir, request FROM dir_postbacks",
+	[ST_MOVE_ADD] = "INSERT OR REPLACE INTO dir_moves (src, dst) "
+			"VALUES (?1, ?2)",
+	[ST_MOVE_DEL] = "DELETE FROM dir_moves WHERE src = ?1",
+	[ST_MOVE_SCAN] = "SELECT src, dst FROM dir_moves",
 };
 
 static const char schema[] =
@@ -70,15 +79,44 @@ static const char schema[] =
 	" upload_id TEXT,"
 	" etag TEXT,"
 	" postback TEXT,"
-	" updated REAL NOT NULL);"
+	" updated REAL NOT NULL,"
+	" meta_has INTEGER NOT NULL DEFAULT 0,"	/* bit 0 mode .. 3 mtime */
+	" mode INTEGER, uid INTEGER, gid INTEGER,"
+	" mtime_s INTEGER, mtime_ns INTEGER,"
+	" content_type TEXT);"
 	"CREATE TABLE IF NOT EXISTS dir_postbacks ("
 	" dir TEXT PRIMARY KEY NOT NULL,"
-	" request TEXT NOT NULL)";
+	" request TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS dir_moves ("
+	" src TEXT PRIMARY KEY NOT NULL,"
+	" dst TEXT NOT NULL)";
 
 struct jnl {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
 };
+
+/*
+ * Columns added after the first release: a journal made by it gains them
+ * (ALTER TABLE fails with "duplicate column" where they exist already).
+ */
+static const char *const added_columns[] = {
+	"meta_has INTEGER NOT NULL DEFAULT 0", "mode INTEGER", "uid INTEGER",
+	"gid INTEGER", "mtime_s INTEGER", "mtime_ns INTEGER",
+	"content_type TEXT",
+};
+
+static void add_columns(struct jnl *j)
+{
+	char sql[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(added_columns) / sizeof(*added_columns); i++) {
+		snprintf(sql, sizeof(sql), "ALTER TABLE versions ADD COLUMN %s",
+			 added_columns[i]);
+		sqlite3_exec(j->db, sql, NULL, NULL, NULL);
+	}
+}
 
 static int fail(struct jnl *j, const char *what)
 {
@@ -122,6 +160,7 @@ static int setup(struct jnl *j, int durable, char *err, size_t errlen)
 		sqlite3_free(msg);
 		return -1;
 	}
+	add_columns(j);
 	for (i = 0; i < ST_COUNT; i++) {
 		if (sqlite3_prepare_v3(j->db, stmt_sql[i], -1,
 				       SQLITE_PREPARE_PERSISTENT, &j->st[i],
@@ -190,6 +229,17 @@ int jnl_put(struct jnl *j, const struct jnl_row *r)
 	bind_text(s, 7, r->upload_id);
 	bind_text(s, 8, r->etag);
 	bind_text(s, 9, r->postback);
+	sqlite3_bind_int(s, 10, r->meta.has_mode | r->meta.has_uid << 1 |
+				       r->meta.has_gid << 2 |
+				       r->meta.has_mtime << 3);
+	sqlite3_bind_int64(s, 11, r->meta.mode);
+	sqlite3_bind_int64(s, 12, r->meta.uid);
+	sqlite3_bind_int64(s, 13, r->meta.gid);
+	sqlite3_bind_int64(s, 14, (sqlite3_int64)r->meta.mtime.tv_sec);
+	sqlite3_bind_int64(s, 15, r->meta.mtime.tv_nsec);
+	bind_text(s, 16, r->content_type && *r->content_type
+				 ? r->content_type
+				 : NULL);
 	return step(j, ST_PUT);
 }
 
@@ -247,6 +297,24 @@ static const char *col_text(sqlite3_stmt *s, int i)
 	return (const char *)sqlite3_column_text(s, i);
 }
 
+/* The attribute columns of a scanned row (9 on). */
+static void row_meta(sqlite3_stmt *s, struct jnl_row *r)
+{
+	int has = sqlite3_column_int(s, 9);
+
+	memset(&r->meta, 0, sizeof(r->meta));
+	r->meta.has_mode = has & 1;
+	r->meta.has_uid = (has >> 1) & 1;
+	r->meta.has_gid = (has >> 2) & 1;
+	r->meta.has_mtime = (has >> 3) & 1;
+	r->meta.mode = (uint32_t)sqlite3_column_int64(s, 10);
+	r->meta.uid = (uint32_t)sqlite3_column_int64(s, 11);
+	r->meta.gid = (uint32_t)sqlite3_column_int64(s, 12);
+	r->meta.mtime.tv_sec = (time_t)sqlite3_column_int64(s, 13);
+	r->meta.mtime.tv_nsec = (long)sqlite3_column_int64(s, 14);
+	r->content_type = col_text(s, 15);
+}
+
 int jnl_scan(struct jnl *j, jnl_scan_fn fn, void *arg)
 {
 	sqlite3_stmt *s = j->st[ST_SCAN];
@@ -263,6 +331,7 @@ int jnl_scan(struct jnl *j, jnl_scan_fn fn, void *arg)
 		r.upload_id = col_text(s, 6);
 		r.etag = col_text(s, 7);
 		r.postback = col_text(s, 8);
+		row_meta(s, &r);
 		if (r.key && r.state)
 			fn(arg, &r);
 	}
@@ -323,5 +392,38 @@ int jnl_sync(struct jnl *j)
 	if (sqlite3_wal_checkpoint_v2(j->db, NULL, SQLITE_CHECKPOINT_FULL,
 				      &log, &ckpt) != SQLITE_OK)
 		return fail(j, "checkpoint");
+	return 0;
+}
+
+int jnl_move_begin(struct jnl *j, const char *src, const char *dst)
+{
+	sqlite3_stmt *s = j->st[ST_MOVE_ADD];
+
+	bind_text(s, 1, src);
+	bind_text(s, 2, dst);
+	return step(j, ST_MOVE_ADD);
+}
+
+int jnl_move_end(struct jnl *j, const char *src)
+{
+	bind_text(j->st[ST_MOVE_DEL], 1, src);
+	return step(j, ST_MOVE_DEL);
+}
+
+int jnl_scan_moves(struct jnl *j, jnl_dir_fn fn, void *arg)
+{
+	sqlite3_stmt *s = j->st[ST_MOVE_SCAN];
+	const char *src, *dst;
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		src = col_text(s, 0);
+		dst = col_text(s, 1);
+		if (src && dst)
+			fn(arg, src, dst);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return fail(j, "scan moves");
 	return 0;
 }

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "s3.h"
+
 struct jnl;
 
 struct jnl_row {
@@ -26,6 +28,8 @@ struct jnl_row {
 	const char *upload_id;	/* multipart upload in flight, or NULL */
 	const char *etag;	/* what S3 answered, or NULL */
 	const char *postback;	/* postback asked for, not yet sent; or NULL */
+	struct s3_meta meta;	/* the file's attributes (has_ bits) */
+	const char *content_type;	/* set by the user, or NULL */
 };
 
 struct jnl *jnl_open(const char *dir, int durable, char *err, size_t errlen);
@@ -59,6 +63,11 @@ int jnl_dir_postback(struct jnl *j, const char *dir, const char *request);
 
 typedef void (*jnl_dir_fn)(void *arg, const char *dir, const char *request);
 int jnl_scan_dir_postbacks(struct jnl *j, jnl_dir_fn fn, void *arg);
+
+/* Directory renames under way, finished by the next mount if cut short. */
+int jnl_move_begin(struct jnl *j, const char *src, const char *dst);
+int jnl_move_end(struct jnl *j, const char *src);
+int jnl_scan_moves(struct jnl *j, jnl_dir_fn fn, void *arg);
 
 /* Drop rows whose upload is finished: they are not needed to recover. */
 int jnl_prune_done(struct jnl *j);

@@ -119,6 +119,9 @@ static void recover_row(void *arg, const struct jnl_row *row)
 							       : "");
 	if (row->postback)
 		e->pb_request = strdup(row->postback);
+	e->meta = row->meta;
+	snprintf(e->content_type, sizeof(e->content_type), "%s",
+		 row->content_type ? row->content_type : "");
 	if (row->upload_id)
 		snprintf(e->upload_id, sizeof(e->upload_id), "%s",
 			 row->upload_id);

@@ -104,30 +104,51 @@ static void unqueue(struct cache *c, struct cache_entry *e,
 	e->queued = 0;
 }
 
+/* Whether e's job is only to look for its uploaded version (a HEAD). */
+static int is_probe(const struct cache_entry *e)
+{
+	return !e->deleted && e->uploaded_version == e->version &&
+	       (e->state == CACHE_UPLOADED || e->state == CACHE_UNCONFIRMED);
+}
+
 /*
- * Take the first ready entry that a reader waits on, else the first ready
- * one, or NULL; *pwake is the earliest time another becomes ready.
+ * Which job goes first: one a reader waits on, then a visibility probe
+ * (a cheap HEAD that must not wait behind the uploads' rate limit), then
+ * the rest in the order they came.
  */
-static struct cache_entry *pop_ready(struct cache *c, struct timespec *pwake)
+static int rank(const struct cache_entry *e)
+{
+	if (e->waiters)
+		return 0;
+	return is_probe(e) ? 1 : 2;
+}
+
+/*
+ * The ready entry of best rank, first come within a rank, or NULL;
+ * *pprev is the entry before it, *pwake the earliest time another
+ * becomes ready.
+ */
+static struct cache_entry *pick_ready(struct cache *c,
+				      struct cache_entry **pprev,
+				      struct timespec *pwake)
 {
 	struct cache_entry *e, *prev = NULL;
-	struct cache_entry *pick = NULL, *pick_prev = NULL;
+	struct cache_entry *pick = NULL;
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	now_plus_ms(pwake, 1000);
+	*pprev = NULL;
 	for (e = c->qhead; e; prev = e, e = e->qnext) {
 		if (!ready(c, e, &now, pwake))
 			continue;
-		if (!pick || (e->waiters && !pick->waiters)) {
+		if (!pick || rank(e) < rank(pick)) {
 			pick = e;
-			pick_prev = prev;
+			*pprev = prev;
 		}
-		if (pick->waiters)
+		if (rank(pick) == 0)
 			break;
 	}
-	if (pick)
-		unqueue(c, pick, pick_prev);
 	return pick;
 }
 
@@ -136,6 +157,8 @@ struct upload_ctx {
 	struct cache *c;
 	struct cache_entry *e;
 	uint64_t version;
+	struct s3_meta meta;	/* as they were when the upload began */
+	char content_type[128];
 };
 
 /* Journal a multipart upload's id, so a later mount can resume it. */
@@ -163,6 +186,7 @@ static enum s3_status put_staged(struct cache *c, struct upload_ctx *u,
 		.resume_upload_id = *resume ? resume : NULL,
 		.on_upload_id = remember_upload_id,
 		.arg = u,
+		.meta = &u->meta,
 	};
 	char path[PATH_MAX];
 	struct stat st;
@@ -182,7 +206,9 @@ static enum s3_status put_staged(struct cache *c, struct upload_ctx *u,
 		return S3_LOCAL;
 	}
 	ret = s3_put_file_ex(c->s3, key, fd, (uint64_t)st.st_size,
-			     s3_mime_type(key), &opts, info, err);
+			     *u->content_type ? u->content_type
+					      : s3_mime_type(key),
+			     &opts, info, err);
 	close(fd);
 	return ret;
 }
@@ -209,14 +235,16 @@ static void record_failure(struct cache *c, struct cache_entry *e,
 	cache_fire_final(c, e, "failed");
 	jnl_set_state(c->jnl, e->key, v, "FAILED", e->error, NULL);
 	if (again) {
-		log_err("upq", "bucket=%s key=%s: %s; FAILED, tried again in "
-			"%d s", s3_client_bucket(c->s3),
+		log_err("upq", "%s failed: bucket=%s key=%s: %s; retry in "
+			"%d s", e->deleted ? "delete" : "upload",
+			s3_client_bucket(c->s3),
 			log_key(e->key, kb, sizeof(kb)), e->error,
 			c->opts.failed_retry_s);
 		upq_push_delayed(c, e, c->opts.failed_retry_s * 1000L);
 	} else {
-		log_err("upq", "bucket=%s key=%s: %s; FAILED, not retried "
-			"(user.blitfs.retry tries again), bytes kept",
+		log_err("upq", "%s failed: bucket=%s key=%s: %s; given up, "
+			"bytes kept (user.blitfs.retry tries again)",
+			e->deleted ? "delete" : "upload",
 			s3_client_bucket(c->s3),
 			log_key(e->key, kb, sizeof(kb)), e->error);
 	}
@@ -335,7 +363,7 @@ static void run_job(struct cache *c, struct cache_entry *e)
 {
 	uint64_t v = e->version, fid = e->file_id, fsize = e->file_size;
 	int del = e->deleted;
-	struct upload_ctx u = { c, e, v };
+	struct upload_ctx u = { c, e, v, e->meta, "" };
 	struct s3_object_info info = { 0 };
 	char resume[sizeof(e->upload_id)];
 	struct s3_error err;
@@ -344,8 +372,7 @@ static void run_job(struct cache *c, struct cache_entry *e)
 
 	if (!e->in_table || (!del && !fid))
 		return;
-	if (!del && e->uploaded_version == v &&
-	    (e->state == CACHE_UPLOADED || e->state == CACHE_UNCONFIRMED)) {
+	if (is_probe(e)) {
 		run_probe(c, e);
 		return;
 	}
@@ -357,6 +384,7 @@ static void run_job(struct cache *c, struct cache_entry *e)
 	e->state = del ? CACHE_DELETING : CACHE_UPLOADING;
 	e->attempts++;
 	memcpy(resume, e->upload_id, sizeof(resume));
+	memcpy(u.content_type, e->content_type, sizeof(u.content_type));
 	c->nbusy++;
 	pthread_mutex_unlock(&c->lock);
 
@@ -379,12 +407,18 @@ static void run_job(struct cache *c, struct cache_entry *e)
 		record_failure(c, e, v, st, &err);
 }
 
+/*
+ * Run jobs until the queue stops.  A worker about to send a write first
+ * waits for its turn under the rate limit and only then picks the job:
+ * a file a reader began to wait on meanwhile goes ahead of the others.
+ */
 static void *worker(void *arg)
 {
 	struct cache *c = arg;
-	struct cache_entry *e;
+	struct cache_entry *e, *prev;
 	struct timespec wake;
 	sigset_t set;
+	int turn = 0;
 
 	/* Signals belong to the FUSE loop, not to transfers. */
 	sigfillset(&set);
@@ -392,16 +426,31 @@ static void *worker(void *arg)
 
 	pthread_mutex_lock(&c->lock);
 	while (!c->stopping) {
-		e = pop_ready(c, &wake);
+		e = pick_ready(c, &prev, &wake);
 		if (!e) {
+			if (turn)
+				s3_write_turn_cancel(c->s3);
+			turn = 0;
 			pthread_cond_broadcast(&c->idle_cv);
 			pthread_cond_timedwait(&c->work_cv, &c->lock, &wake);
 			continue;
 		}
+		if (!turn && !is_probe(e)) {
+			pthread_mutex_unlock(&c->lock);
+			s3_write_turn(c->s3);
+			pthread_mutex_lock(&c->lock);
+			turn = 1;
+			continue;
+		}
+		unqueue(c, e, prev);
+		if (!is_probe(e))
+			turn = 0;
 		run_job(c, e);
 		cache_entry_put(c, e);
 		pthread_cond_broadcast(&c->idle_cv);
 	}
+	if (turn)
+		s3_write_turn_cancel(c->s3);
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
 }
