@@ -141,3 +141,12 @@ void fs_attr_forget(struct fs_attr *a, const char *key)
 	}
 	pthread_mutex_unlock(&a->lock);
 }
+
+void fs_attr_clear(struct fs_attr *a)
+{
+	pthread_mutex_lock(&a->lock);
+	tdestroy(a->root, free_node);
+	a->root = NULL;
+	a->count = 0;
+	pthread_mutex_unlock(&a->lock);
+}

@@ -12,12 +12,17 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "s3.h"
+
 enum fs_attr_type { FS_ATTR_NONE, FS_ATTR_FILE, FS_ATTR_DIR };
 
 struct fs_attr_val {
 	enum fs_attr_type type;
 	uint64_t size;
 	time_t mtime;
+	char etag[80];		/* a file's, "" when not known */
+	int has_meta;		/* from a HEAD: meta is the object's */
+	struct s3_meta meta;
 };
 
 struct fs_attr;
@@ -41,5 +46,8 @@ void fs_attr_put_until(struct fs_attr *a, const char *key,
 int fs_attr_get(struct fs_attr *a, const char *key, struct fs_attr_val *v);
 
 void fs_attr_forget(struct fs_attr *a, const char *key);
+
+/* Forget everything (after a change to many keys at once). */
+void fs_attr_clear(struct fs_attr *a);
 
 #endif

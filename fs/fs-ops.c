@@ -6,6 +6,8 @@
  * what the cache does not know.  Handlers return 0 or a negative errno.
  */
 #include <errno.h>
+#include <search.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,8 @@
 #include <unistd.h>
 
 #include "fs-path.h"
+#include "fs-rename.h"
+#include "fs-status.h"
 #include "fs.h"
 #include "log.h"
 
@@ -47,6 +51,38 @@ static void fill_file_stat(const struct fs_ctx *x, struct stat *st,
 	st->st_blocks = (blkcnt_t)((size + 511) / 512);
 	st->st_blksize = 4096;
 	st->st_mtime = st->st_ctime = st->st_atime = mtime;
+}
+
+/* Files whose owner S3 does not keep belong to the mount's user. */
+static void own(const struct fs_ctx *x, struct stat *st)
+{
+	if (st->st_uid == (uid_t)-1)
+		st->st_uid = x->uid;
+	if (st->st_gid == (gid_t)-1)
+		st->st_gid = x->gid;
+}
+
+/* A file in S3: its size and date, and what its metadata keeps. */
+static void fill_remote_stat(const struct fs_ctx *x, struct stat *st,
+			     const struct fs_attr_val *v)
+{
+	fill_file_stat(x, st, v->size, v->mtime);
+	if (!v->has_meta)
+		return;
+	cache_apply_meta(&v->meta, st);
+	if (v->meta.has_mode && S_ISLNK(v->meta.mode))
+		st->st_mode = S_IFLNK | 0777;
+}
+
+/* The attributes a new file or link starts with: the caller's. */
+static void new_meta(struct s3_meta *m, mode_t mode)
+{
+	struct fuse_context *fc = fuse_get_context();
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	s3_meta_from_stat(m, (uint32_t)mode, (uint32_t)fc->uid,
+			  (uint32_t)fc->gid, &now);
 }
 
 static void log_s3_failure(const char *op, const char *key,
@@ -100,30 +136,39 @@ static char *parent_dir(const char *key)
  * from a directory listed moments ago is answered without a request;
  * otherwise a HEAD, and when that finds nothing, one listing of the
  * parent directory, which then answers its siblings too (cp of many new
- * files costs one listing, not a HEAD each).
+ * files costs one listing, not a HEAD each).  A listing tells size and
+ * date only: with need_meta, a file's mode, owner and mtime take a HEAD.
  */
 static int remote_lookup(struct fs_ctx *x, const char *key,
-			 struct fs_attr_val *v)
+			 struct fs_attr_val *v, int need_meta)
 {
 	struct s3_object_info info;
 	struct s3_error err;
 	enum s3_status st;
 	char *parent;
-	int ret = 0;
+	int ret = 0, known;
 
-	if (fs_attr_get(x->attrs, key, v))
+	known = fs_attr_get(x->attrs, key, v);
+	if (known && (!need_meta || v->type != FS_ATTR_FILE || v->has_meta))
+		return 0;
+	if (known && s3_unreachable(x))
 		return 0;
 	parent = parent_dir(key);
-	if (fs_attr_get(x->listed, parent, v) || s3_unreachable(x)) {
+	if (!known &&
+	    (fs_attr_get(x->listed, parent, v) || s3_unreachable(x))) {
 		v->type = FS_ATTR_NONE;
 		goto out;
 	}
 
 	st = s3_head(x->s3, key, &info, &err);
 	if (st == S3_OK) {
+		memset(v, 0, sizeof(*v));
 		v->type = FS_ATTR_FILE;
 		v->size = info.size;
 		v->mtime = info.mtime;
+		v->has_meta = 1;
+		v->meta = info.meta;
+		snprintf(v->etag, sizeof(v->etag), "%s", info.etag);
 		fs_attr_put(x->attrs, key, v);
 		goto out;
 	}
@@ -147,10 +192,63 @@ out:
 	return ret;
 }
 
-/* Forget what S3 said about key and its directory's listing. */
+/* Forget what S3 said about key. */
 static void forget(struct fs_ctx *x, const char *key)
 {
 	fs_attr_forget(x->attrs, key);
+}
+
+/*
+ * The mount itself just made key a file in S3 (a link, a server-side
+ * copy): say so at once, whatever a listing of moments ago said.
+ */
+static void learn_file(struct fs_ctx *x, const char *key, uint64_t size,
+		       const struct s3_meta *m)
+{
+	struct fs_attr_val v = { .type = FS_ATTR_FILE, .size = size,
+				 .mtime = time(NULL) };
+
+	if (m) {
+		v.has_meta = 1;
+		v.meta = *m;
+	}
+	fs_attr_put(x->attrs, key, &v);
+}
+
+/* 1 when the last component of path is a directory alias. */
+static int is_alias_path(const char *path)
+{
+	const char *name = strrchr(path, '/');
+
+	name = name ? name + 1 : path;
+	return fs_path_is_alias(name, strlen(name));
+}
+
+/* An alias stands for the directory only: does S3 hold keys under it? */
+static int alias_getattr(struct fs_ctx *x, const char *path,
+			 struct stat *st)
+{
+	char *dir = fs_path_to_dir(x->prefix, path);
+	struct s3_list_page page;
+	struct s3_error err;
+	enum s3_status s;
+	int ret = -ENOENT;
+
+	if (cache_has_below(x->cache, dir)) {
+		ret = 0;
+	} else {
+		s = s3_list(x->s3, dir, "/", NULL, 1, &page, &err);
+		if (s != S3_OK)
+			ret = s3_status_errno(s);
+		else if (page.nobjects || page.nprefixes)
+			ret = 0;
+		if (s == S3_OK)
+			s3_list_page_free(&page);
+	}
+	if (ret == 0)
+		fill_dir_stat(x, st, time(NULL));
+	free(dir);
+	return ret;
 }
 
 static int do_getattr(struct fs_ctx *x, const char *path, struct stat *st)
@@ -163,12 +261,13 @@ static int do_getattr(struct fs_ctx *x, const char *path, struct stat *st)
 		fill_dir_stat(x, st, time(NULL));
 		return 0;
 	}
+	if (is_alias_path(path))
+		return alias_getattr(x, path, st);
 
 	key = fs_path_to_key(x->prefix, path);
 	ret = cache_stat(x->cache, key, st);
 	if (ret <= 0) {
-		st->st_uid = x->uid;
-		st->st_gid = x->gid;
+		own(x, st);
 		goto out;
 	}
 
@@ -181,9 +280,9 @@ static int do_getattr(struct fs_ctx *x, const char *path, struct stat *st)
 		goto out;
 	}
 
-	ret = remote_lookup(x, key, &v);
+	ret = remote_lookup(x, key, &v, 1);
 	if (ret == 0 && v.type == FS_ATTR_FILE)
-		fill_file_stat(x, st, v.size, v.mtime);
+		fill_remote_stat(x, st, &v);
 	else if (ret == 0 && v.type == FS_ATTR_DIR)
 		fill_dir_stat(x, st, v.mtime);
 	else if (ret == 0)
@@ -201,8 +300,7 @@ static int op_getattr(const char *path, struct stat *st,
 
 	if (f) {
 		ret = cache_fstat(f, st);
-		st->st_uid = ctx()->uid;
-		st->st_gid = ctx()->gid;
+		own(ctx(), st);
 		return ret;
 	}
 	return do_getattr(ctx(), path, st);
@@ -267,6 +365,40 @@ static void add_local(void *arg, const char *rest, const struct stat *st)
 	fill_file_stat(l->x, &d->st, (uint64_t)st->st_size, st->st_mtime);
 }
 
+/* Keys logged as impossible paths, so each is logged once a mount. */
+static pthread_mutex_t bad_keys_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *bad_keys;
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* A listed key that cannot be a path in dir is left out, said once. */
+static void left_out(struct fs_ctx *x, const char *dir, const char *key)
+{
+	char *copy;
+	char kb[512];
+	void *found;
+
+	if (strcmp(key, dir) == 0)
+		return;
+	pthread_mutex_lock(&bad_keys_lock);
+	found = tfind(key, &bad_keys, cmp_str);
+	copy = found ? NULL : strdup(key);
+	if (copy && !tsearch(copy, &bad_keys, cmp_str)) {
+		free(copy);
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&bad_keys_lock);
+	if (copy)
+		log_warn_each("fs", "bucket=%s key=%s: left out of listings: it "
+			 "cannot be a path (an empty, \".\" or \"..\" segment, "
+			 "a name over 255 bytes or one ending in %s)",
+			 s3_client_bucket(x->s3), log_key(key, kb, sizeof(kb)),
+			 FS_PATH_DIR_ALIAS);
+}
+
 /*
  * Add one ListObjectsV2 page to l (when not NULL), and remember what it
  * says of each key until deadline.
@@ -274,7 +406,8 @@ static void add_local(void *arg, const char *rest, const struct stat *st)
 static void add_page(struct fs_ctx *x, struct dent_list *l, const char *dir,
 		     const struct s3_list_page *page, double deadline)
 {
-	struct fs_attr_val v = { FS_ATTR_DIR, 0, time(NULL) };
+	struct fs_attr_val v = { .type = FS_ATTR_DIR, .mtime = time(NULL) };
+	struct fs_attr_val known;
 	char name[256];
 	struct dent *d;
 	int is_dir;
@@ -286,9 +419,16 @@ static void add_page(struct fs_ctx *x, struct dent_list *l, const char *dir,
 
 		if (!key)
 			abort();
-		fs_attr_put_until(x->attrs, key, &v, deadline);
+		/* a file of the same name keeps it; see alias_shared_names */
+		if (!fs_attr_get(x->attrs, key, &known) ||
+		    known.type != FS_ATTR_FILE)
+			fs_attr_put_until(x->attrs, key, &v, deadline);
 		free(key);
-		if (!l || !fs_path_child(dir, p, name, sizeof(name), &is_dir))
+		if (!fs_path_child(dir, p, name, sizeof(name), &is_dir)) {
+			left_out(x, dir, p);
+			continue;
+		}
+		if (!l)
 			continue;
 		d = dent_add(l, name, strlen(name));
 		fill_dir_stat(x, &d->st, time(NULL));
@@ -296,11 +436,15 @@ static void add_page(struct fs_ctx *x, struct dent_list *l, const char *dir,
 	for (i = 0; i < page->nobjects; i++) {
 		const struct s3_list_entry *o = &page->objects[i];
 
-		if (!fs_path_child(dir, o->key, name, sizeof(name), &is_dir))
+		if (!fs_path_child(dir, o->key, name, sizeof(name),
+				   &is_dir)) {
+			left_out(x, dir, o->key);
 			continue;
+		}
 		v.type = is_dir ? FS_ATTR_DIR : FS_ATTR_FILE;
 		v.size = o->size;
 		v.mtime = o->mtime;
+		snprintf(v.etag, sizeof(v.etag), "%s", o->etag);
 		if (!is_dir)
 			fs_attr_put_until(x->attrs, o->key, &v, deadline);
 		if (!l)
@@ -321,7 +465,7 @@ static void add_page(struct fs_ctx *x, struct dent_list *l, const char *dir,
 static int list_remote(struct fs_ctx *x, const char *dir,
 		       struct dent_list *l)
 {
-	struct fs_attr_val listed = { FS_ATTR_DIR, 0, 0 };
+	struct fs_attr_val listed = { .type = FS_ATTR_DIR };
 	double deadline = fs_attr_deadline(x->attrs);
 	struct s3_list_page page;
 	struct s3_error err;
@@ -356,6 +500,32 @@ static int cmp_dent(const void *a, const void *b)
 	return y->local - x->local;
 }
 
+/*
+ * A file and a directory of the same name (keys "a" and "a/b"): the
+ * directory is shown as "a.blitfs-dir", which fs-path.c maps back.  l is
+ * sorted, so the two are neighbours.
+ */
+static void alias_shared_names(struct dent_list *l)
+{
+	struct dent *d;
+	char *name;
+	size_t i;
+
+	for (i = 1; i < l->n; i++) {
+		if (strcmp(l->v[i].name, l->v[i - 1].name) != 0)
+			continue;
+		if (S_ISDIR(l->v[i].st.st_mode) ==
+		    S_ISDIR(l->v[i - 1].st.st_mode))
+			continue;
+		d = S_ISDIR(l->v[i].st.st_mode) ? &l->v[i] : &l->v[i - 1];
+		if (strlen(d->name) + strlen(FS_PATH_DIR_ALIAS) > 255 ||
+		    asprintf(&name, "%s%s", d->name, FS_PATH_DIR_ALIAS) < 0)
+			continue;
+		free(d->name);
+		d->name = name;
+	}
+}
+
 static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
 		      off_t off, struct fuse_file_info *fi,
 		      enum fuse_readdir_flags flags)
@@ -376,6 +546,7 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
 	if (l.n)
 		qsort(l.v, l.n, sizeof(*l.v), cmp_dent);
 
+	alias_shared_names(&l);
 	fill(buf, ".", NULL, 0, 0);
 	fill(buf, "..", NULL, 0, 0);
 	for (i = 0; i < l.n; i++) {
@@ -398,18 +569,22 @@ out:
  * Does key exist in S3 as a file, and how big is it?  Only asked when the
  * cache holds nothing for key.
  */
-static int remote_file(struct fs_ctx *x, const char *key, int *pexists,
-		       uint64_t *psize)
+static int remote_file(struct fs_ctx *x, const char *key,
+		       struct cache_remote *r)
 {
 	struct fs_attr_val v;
-	int ret = remote_lookup(x, key, &v);
+	int ret = remote_lookup(x, key, &v, 0);
 
+	memset(r, 0, sizeof(*r));
 	if (ret < 0)
 		return ret;
 	if (v.type == FS_ATTR_DIR)
 		return -EISDIR;
-	*pexists = v.type == FS_ATTR_FILE;
-	*psize = v.size;
+	r->exists = v.type == FS_ATTR_FILE;
+	r->size = v.size;
+	snprintf(r->etag, sizeof(r->etag), "%s", v.etag);
+	if (v.has_meta)
+		r->meta = v.meta;
 	return 0;
 }
 
@@ -418,23 +593,28 @@ static int open_key(struct fs_ctx *x, const char *path, int flags,
 {
 	char *key = fs_path_to_key(x->prefix, path);
 	int writing = (flags & O_ACCMODE) != O_RDONLY;
+	struct cache_remote r = { 0 };
 	struct stat st;
-	int exists = 0;
-	uint64_t size = 0;
 	int ret;
 
 	ret = cache_stat(x->cache, key, &st);
 	if (ret == -ENOENT && writing)
 		ret = 0;
 	if (ret == 1 && !(writing && (flags & O_TRUNC))) {
-		ret = remote_file(x, key, &exists, &size);
-		if (ret == 0 && !exists && !writing)
+		ret = remote_file(x, key, &r);
+		if (ret == 0 && !r.exists && !writing)
 			ret = -ENOENT;
+	} else if (ret == 0 && !writing && cache_fetched(x->cache, key)) {
+		/* a copy fetched earlier: cache_open checks its ETag */
+		if (remote_file(x, key, &r) == 0 && !r.exists) {
+			cache_drop(x->cache, key);
+			ret = -ENOENT;
+		}
 	}
 	if (ret < 0)
 		goto out;
 
-	ret = cache_open(x->cache, key, flags, exists, size, pf);
+	ret = cache_open(x->cache, key, flags, &r, pf);
 	if (ret == 0 && writing)
 		forget(x, key);
 out:
@@ -456,10 +636,15 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	struct fs_ctx *x = ctx();
 	char *key = fs_path_to_key(x->prefix, path);
+	struct cache_remote none = { 0 };
 	struct cache_file *f;
+	struct s3_meta m;
 	int ret;
 
-	(void)mode;
+	if (is_alias_path(path)) {
+		free(key);
+		return -EINVAL;
+	}
 
 	/*
 	 * The kernel creates only names a lookup did not find.  If S3 could
@@ -469,10 +654,12 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 		free(key);
 		return -EIO;
 	}
-	ret = cache_open(x->cache, key, fi->flags | O_CREAT | O_TRUNC, 0, 0,
+	ret = cache_open(x->cache, key, fi->flags | O_CREAT | O_TRUNC, &none,
 			 &f);
 	if (ret == 0) {
 		fi->fh = (uint64_t)(uintptr_t)f;
+		new_meta(&m, S_IFREG | (mode & 07777));
+		cache_set_attr(x->cache, key, &m);
 		forget(x, key);
 	}
 	free(key);
@@ -566,16 +753,15 @@ static int op_unlink(const char *path)
 {
 	struct fs_ctx *x = ctx();
 	char *key = fs_path_to_key(x->prefix, path);
+	struct cache_remote r = { 0 };
 	struct stat st;
-	int exists = 0;
-	uint64_t size;
 	int ret;
 
 	ret = cache_stat(x->cache, key, &st);
 	if (ret == 1)
-		ret = remote_file(x, key, &exists, &size);
-	if (ret == 0 || exists)
-		ret = cache_unlink(x->cache, key, exists);
+		ret = remote_file(x, key, &r);
+	if (ret == 0 || r.exists)
+		ret = cache_unlink(x->cache, key, r.exists);
 	forget(x, key);
 	free(key);
 	return ret;
@@ -588,7 +774,7 @@ static int op_mkdir(const char *path, mode_t mode)
 	char *key = fs_path_to_key(x->prefix, path);
 	struct s3_error err;
 	enum s3_status st;
-	struct fs_attr_val v = { FS_ATTR_DIR, 0, time(NULL) };
+	struct fs_attr_val v = { .type = FS_ATTR_DIR, .mtime = time(NULL) };
 
 	(void)mode;
 	st = s3_put_data(x->s3, dir, "", 0, DIR_MARKER_TYPE, &err);
@@ -659,10 +845,40 @@ static int is_dir(struct fs_ctx *x, const char *path)
 	return do_getattr(x, path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* 1 when something (a file or a directory) is at path. */
+static int exists(struct fs_ctx *x, const char *path)
+{
+	struct stat st;
+
+	return do_getattr(x, path, &st) == 0;
+}
+
+/* Rename a directory: every key under it, journaled; see fs-rename.c. */
+static int rename_dir(struct fs_ctx *x, const char *from, const char *to)
+{
+	char *df = fs_path_to_dir(x->prefix, from);
+	char *dt = fs_path_to_dir(x->prefix, to);
+	struct s3_error err;
+	int ret = 0;
+
+	if (exists(x, to) && !is_dir(x, to))
+		ret = -ENOTDIR;
+	else if (is_dir(x, to) && (cache_has_below(x->cache, dt) ||
+				   remote_dir_empty(x, dt, &err) == 0))
+		ret = -ENOTEMPTY;
+	if (ret == 0)
+		ret = fs_move_dir(x, df, dt);
+	fs_attr_clear(x->attrs);
+	fs_attr_clear(x->listed);
+	free(df);
+	free(dt);
+	return ret;
+}
+
 /*
  * A file with local data is re-keyed in the cache: only its final name is
- * uploaded.  Objects only in S3 and directories cannot be renamed yet; the
- * answer EXDEV makes mv copy and unlink instead, which the mount handles.
+ * uploaded.  One only in S3 is copied on the server and deleted.  Either
+ * replaces what was at the new name.
  */
 static int op_rename(const char *from, const char *to, unsigned int flags)
 {
@@ -672,20 +888,36 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
 	struct fs_attr_val v;
 	int ret, to_remote;
 
-	if (flags) {
+	if (flags & ~RENAME_NOREPLACE) {
 		ret = -EINVAL;
 		goto out;
 	}
-	if (is_dir(x, from) || is_dir(x, to)) {
-		ret = -EXDEV;
+	if ((flags & RENAME_NOREPLACE) && exists(x, to)) {
+		ret = -EEXIST;
 		goto out;
 	}
-	to_remote = remote_lookup(x, kt, &v) == 0 && v.type == FS_ATTR_FILE;
+	if (is_dir(x, from)) {
+		ret = rename_dir(x, from, to);
+		goto out;
+	}
+	if (is_dir(x, to)) {
+		ret = -EISDIR;
+		goto out;
+	}
+	to_remote = remote_lookup(x, kt, &v, 0) == 0 &&
+		    v.type == FS_ATTR_FILE;
 	ret = cache_rename(x->cache, kf, kt, to_remote);
-	if (ret == 1)
-		ret = -EXDEV;
-	forget(x, kf);
 	forget(x, kt);
+	if (ret == 1) {
+		ret = remote_lookup(x, kf, &v, 0);
+		if (ret == 0 && v.type != FS_ATTR_FILE)
+			ret = -ENOENT;
+		if (ret == 0)
+			ret = fs_move_object(x, kf, kt);
+		if (ret == 0)
+			learn_file(x, kt, v.size, NULL);
+	}
+	forget(x, kf);
 out:
 	free(kf);
 	free(kt);
@@ -697,6 +929,7 @@ out:
 static const char *const xattr_names[] = {
 	XATTR_PREFIX "state", XATTR_PREFIX "error", XATTR_PREFIX "etag",
 	XATTR_PREFIX "url", XATTR_PREFIX "visible_ms",
+	XATTR_PREFIX "content_type",
 };
 
 /* The value of one of blitfs's status attributes for key. */
@@ -730,7 +963,7 @@ static int xattr_value(struct fs_ctx *x, const char *key, const char *name,
 			snprintf(out, size, "%s", info.etag);
 		return 0;
 	}
-	if (remote_lookup(x, key, &v) < 0 || v.type != FS_ATTR_FILE)
+	if (remote_lookup(x, key, &v, 0) < 0 || v.type != FS_ATTR_FILE)
 		return -ENODATA;
 	if (strcmp(name, "state") == 0)
 		snprintf(out, size, "REMOTE");
@@ -745,6 +978,21 @@ static int xattr_value(struct fs_ctx *x, const char *key, const char *name,
 	return 0;
 }
 
+/* The Content-Type key is (or will be) stored with. */
+static int content_type(struct fs_ctx *x, const char *key, char *buf,
+			size_t size)
+{
+	struct s3_object_info oi;
+	struct s3_error err;
+
+	if (cache_get_content_type(x->cache, key, buf, size) == 0)
+		return 0;
+	if (s3_head(x->s3, key, &oi, &err) != S3_OK)
+		return -ENODATA;
+	snprintf(buf, size, "%s", oi.content_type);
+	return 0;
+}
+
 static int op_getxattr(const char *path, const char *name, char *value,
 		       size_t size)
 {
@@ -754,11 +1002,17 @@ static int op_getxattr(const char *path, const char *name, char *value,
 	size_t len;
 	int ret;
 
+	if (strcmp(path, "/") == 0 && strcmp(name, FS_STATUS_XATTR) == 0)
+		return fs_status_getxattr(x, value, size);
 	if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) != 0)
 		return -ENODATA;
 	name += strlen(XATTR_PREFIX);
 	if (strcmp(name, "postback") == 0) {
 		ret = fs_pb_get(x, path, buf, sizeof(buf));
+	} else if (strcmp(name, "content_type") == 0) {
+		key = fs_path_to_key(x->prefix, path);
+		ret = content_type(x, key, buf, sizeof(buf));
+		free(key);
 	} else if (strcmp(name, "state") && strcmp(name, "error") &&
 		   strcmp(name, "etag") && strcmp(name, "url") &&
 		   strcmp(name, "visible_ms")) {
@@ -783,7 +1037,8 @@ static int op_listxattr(const char *path, char *list, size_t size)
 {
 	size_t i, need = 0, o = 0;
 
-	(void)path;
+	if (strcmp(path, "/") == 0)
+		return fs_status_listxattr(list, size);
 	for (i = 0; i < sizeof(xattr_names) / sizeof(xattr_names[0]); i++)
 		need += strlen(xattr_names[i]) + 1;
 	if (size == 0)
@@ -795,6 +1050,34 @@ static int op_listxattr(const char *path, char *list, size_t size)
 		o += strlen(xattr_names[i]) + 1;
 	}
 	return (int)o;
+}
+
+static int set_remote_attr(struct fs_ctx *x, const char *key,
+			   const struct s3_meta *m, const char *type);
+
+/*
+ * user.blitfs.content_type sets the Content-Type: a file not uploaded yet
+ * is sent with it; one already in S3 is copied onto itself with it.
+ */
+static int set_content_type(struct fs_ctx *x, const char *path,
+			    const char *value, size_t size)
+{
+	struct s3_meta none = { 0 };
+	char type[128];
+	char *key;
+	int ret;
+
+	if (size == 0 || size >= sizeof(type) || memchr(value, '\n', size) ||
+	    memchr(value, '\r', size) || memchr(value, '\0', size))
+		return -EINVAL;
+	memcpy(type, value, size);
+	type[size] = '\0';
+	key = fs_path_to_key(x->prefix, path);
+	ret = cache_set_content_type(x->cache, key, type);
+	if (ret == 1)
+		ret = set_remote_attr(x, key, &none, type);
+	free(key);
+	return ret;
 }
 
 /*
@@ -812,6 +1095,8 @@ static int op_setxattr(const char *path, const char *name, const char *value,
 	(void)flags;
 	if (strcmp(name, XATTR_PREFIX "postback") == 0)
 		return fs_pb_set(x, path, is_dir(x, path), value, size);
+	if (strcmp(name, XATTR_PREFIX "content_type") == 0)
+		return set_content_type(x, path, value, size);
 	if (strcmp(name, XATTR_PREFIX "retry") != 0)
 		return -ENOTSUP;
 	key = fs_path_to_key(x->prefix, path);
@@ -820,32 +1105,145 @@ static int op_setxattr(const char *path, const char *name, const char *value,
 	return ret == -ENODATA ? -ENOENT : ret;
 }
 
-/* Times, modes and owners are not stored yet; accept them so cp -p works. */
+/*
+ * Change the attributes m has of an object only in S3: it is copied onto
+ * itself with the merged metadata, as s3fs does, if still the same one.
+ */
+static int set_remote_attr(struct fs_ctx *x, const char *key,
+			   const struct s3_meta *m, const char *type)
+{
+	struct s3_object_info info;
+	struct s3_error err;
+	enum s3_status st;
+
+	st = s3_head(x->s3, key, &info, &err);
+	if (st == S3_OK) {
+		cache_merge_meta(&info.meta, m, 1);
+		st = s3_copy(x->s3, key, key, &info.meta, type, info.etag,
+			     NULL, &err);
+	}
+	if (st != S3_OK && st != S3_NOT_FOUND)
+		log_s3_failure("set attributes", key, &err);
+	if (st == S3_OK)
+		learn_file(x, key, info.size, &info.meta);
+	else
+		forget(x, key);
+	return s3_status_errno(st);
+}
+
+/* Keep the attributes m has for path: locally, or on the object. */
+static int set_attr(const char *path, const struct s3_meta *m)
+{
+	struct fs_ctx *x = ctx();
+	char *key;
+	int ret;
+
+	if (strcmp(path, "/") == 0 || is_dir(x, path))
+		return 0;
+	key = fs_path_to_key(x->prefix, path);
+	ret = cache_set_attr(x->cache, key, m);
+	if (ret == 1)
+		ret = set_remote_attr(x, key, m, NULL);
+	free(key);
+	return ret;
+}
+
 static int op_utimens(const char *path, const struct timespec tv[2],
 		      struct fuse_file_info *fi)
 {
-	(void)path;
-	(void)tv;
+	struct s3_meta m = { 0 };
+
 	(void)fi;
-	return 0;
+	if (tv && tv[1].tv_nsec == UTIME_OMIT)
+		return 0;
+	if (!tv || tv[1].tv_nsec == UTIME_NOW)
+		clock_gettime(CLOCK_REALTIME, &m.mtime);
+	else
+		m.mtime = tv[1];
+	m.has_mtime = 1;
+	return set_attr(path, &m);
 }
 
 static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-	(void)path;
-	(void)mode;
+	struct stat st;
+	struct s3_meta m = { 0 };
+	int ret;
+
 	(void)fi;
-	return 0;
+	ret = do_getattr(ctx(), path, &st);
+	if (ret < 0 || S_ISLNK(st.st_mode))
+		return ret;
+	m.has_mode = 1;
+	m.mode = (uint32_t)((st.st_mode & S_IFMT) | (mode & 07777));
+	return set_attr(path, &m);
 }
 
 static int op_chown(const char *path, uid_t uid, gid_t gid,
 		    struct fuse_file_info *fi)
 {
-	(void)path;
-	(void)uid;
-	(void)gid;
+	struct s3_meta m = { 0 };
+
 	(void)fi;
-	return 0;
+	m.has_uid = uid != (uid_t)-1;
+	m.uid = (uint32_t)uid;
+	m.has_gid = gid != (gid_t)-1;
+	m.gid = (uint32_t)gid;
+	if (!m.has_uid && !m.has_gid)
+		return 0;
+	return set_attr(path, &m);
+}
+
+/*
+ * A symbolic link is an object holding the target, its mode saying
+ * S_IFLNK, the way s3fs stores links; it is written at once.
+ */
+static int op_symlink(const char *target, const char *path)
+{
+	struct fs_ctx *x = ctx();
+	char *key = fs_path_to_key(x->prefix, path);
+	struct s3_meta m;
+	struct s3_error err;
+	enum s3_status st;
+
+	new_meta(&m, S_IFLNK | 0777);
+	cache_drop(x->cache, key);
+	st = s3_put_data_meta(x->s3, key, target, strlen(target),
+			      "application/octet-stream", &m, &err);
+	if (st != S3_OK)
+		log_s3_failure("symlink", key, &err);
+	else
+		learn_file(x, key, strlen(target), &m);
+	free(key);
+	return s3_status_errno(st);
+}
+
+static int op_readlink(const char *path, char *buf, size_t size)
+{
+	struct fs_ctx *x = ctx();
+	char *key = fs_path_to_key(x->prefix, path);
+	struct s3_error err;
+	enum s3_status st;
+	size_t got = 0;
+
+	if (size < 2) {
+		free(key);
+		return -ERANGE;
+	}
+	st = s3_get_range(x->s3, key, 0, size - 1, buf, &got, &err);
+	if (st != S3_OK)
+		log_s3_failure("readlink", key, &err);
+	buf[st == S3_OK ? got : 0] = '\0';
+	free(key);
+	return s3_status_errno(st);
+}
+
+/* S3 has no second name for an object: say so plainly. */
+static int op_link(const char *from, const char *to)
+{
+	(void)from;
+	(void)to;
+	return -EPERM;
 }
 
 /*
@@ -911,6 +1309,9 @@ const struct fuse_operations fs_ops = {
 	.utimens = op_utimens,
 	.chmod = op_chmod,
 	.chown = op_chown,
+	.symlink = op_symlink,
+	.readlink = op_readlink,
+	.link = op_link,
 	.statfs = op_statfs,
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,

@@ -24,10 +24,17 @@ static char *join(const char *a, const char *b, const char *c)
 	return s;
 }
 
+int fs_path_is_alias(const char *name, size_t len)
+{
+	size_t sl = strlen(FS_PATH_DIR_ALIAS);
+
+	return len > sl && memcmp(name + len - sl, FS_PATH_DIR_ALIAS, sl) == 0;
+}
+
 /* 1 when a component is usable as a file name in the mount. */
 int fs_path_name_ok(const char *name, size_t len)
 {
-	if (len == 0 || len > NAME_MAX_BYTES)
+	if (len == 0 || len > NAME_MAX_BYTES || fs_path_is_alias(name, len))
 		return 0;
 	if (len == 1 && name[0] == '.')
 		return 0;
@@ -67,11 +74,32 @@ char *fs_path_prefix(const char *raw, const char **preason)
 	return s;
 }
 
+/* Turn each "NAME.blitfs-dir" component of s into "NAME", in place. */
+static char *strip_aliases(char *s, size_t from)
+{
+	size_t sl = strlen(FS_PATH_DIR_ALIAS);
+	char *seg = s + from, *end;
+	size_t len;
+
+	while (*seg) {
+		end = strchr(seg, '/');
+		len = end ? (size_t)(end - seg) : strlen(seg);
+		if (fs_path_is_alias(seg, len)) {
+			memmove(seg + len - sl, seg + len, strlen(seg + len) + 1);
+			len -= sl;
+		}
+		if (seg[len] == '\0')
+			break;
+		seg += len + 1;
+	}
+	return s;
+}
+
 char *fs_path_to_key(const char *prefix, const char *path)
 {
 	while (*path == '/')
 		path++;
-	return join(prefix, path, "");
+	return strip_aliases(join(prefix, path, ""), strlen(prefix));
 }
 
 char *fs_path_to_dir(const char *prefix, const char *path)
@@ -80,7 +108,7 @@ char *fs_path_to_dir(const char *prefix, const char *path)
 		path++;
 	if (*path == '\0')
 		return join(prefix, "", "");
-	return join(prefix, path, "/");
+	return strip_aliases(join(prefix, path, "/"), strlen(prefix));
 }
 
 int fs_path_child(const char *dir, const char *key, char *name, size_t size,

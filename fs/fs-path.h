@@ -24,7 +24,21 @@ char *fs_path_to_key(const char *prefix, const char *path);
 /* The listing prefix of a directory: "pre/a/" for "/a", "pre/" for "/". */
 char *fs_path_to_dir(const char *prefix, const char *path);
 
-/* 1 when a single path component can stand for a key segment. */
+/*
+ * A directory that shares its name with a file ("a" and "a/b" both in the
+ * bucket) is shown as "a.blitfs-dir": the file keeps the plain name.  The
+ * suffix is dropped from every component when a path becomes a key, so
+ * keys whose own segments end in it cannot be shown.
+ */
+#define FS_PATH_DIR_ALIAS ".blitfs-dir"
+
+/* 1 when the component of len bytes is such an alias. */
+int fs_path_is_alias(const char *name, size_t len);
+
+/*
+ * 1 when a single path component can stand for a key segment: not empty,
+ * ".", "..", over 255 bytes, holding '/' or NUL, or an alias.
+ */
 int fs_path_name_ok(const char *name, size_t len);
 
 /*

@@ -433,7 +433,8 @@ class S3Op:
         return {"t": req.arrived, "method": req.method, "bucket": self.bucket,
                 "key": self.key, "query": self.query, "status": None,
                 "fault": None, "bytes_in": 0, "region": self.region,
-                "class": "write" if self.write else "read"}
+                "class": "write" if self.write else "read",
+                "range": req.header("range")}
 
 
 def error_xml(code, message, extra=()):

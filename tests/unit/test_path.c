@@ -66,6 +66,22 @@ static void test_keys(void **state)
 		  "\xe6\x97\xa5\xe6\x9c\xac/");
 }
 
+/* A directory shown under its alias maps back to its own prefix. */
+static void test_aliases(void **state)
+{
+	(void)state;
+	check_key("", "/a.blitfs-dir", "a", "a/");
+	check_key("", "/a.blitfs-dir/b.jpg", "a/b.jpg", "a/b.jpg/");
+	check_key("p/", "/x/a.blitfs-dir/c.blitfs-dir/d", "p/x/a/c/d",
+		  "p/x/a/c/d/");
+	/* the suffix alone is a name, not an alias */
+	check_key("", "/.blitfs-dir", ".blitfs-dir", ".blitfs-dir/");
+	assert_true(fs_path_is_alias("a.blitfs-dir", 12));
+	assert_false(fs_path_is_alias(".blitfs-dir", 11));
+	assert_false(fs_path_is_alias("a.blitfs-di", 11));
+	assert_false(fs_path_name_ok("a.blitfs-dir", 12));
+}
+
 /* Returns the entry name, "" for a directory marker, or NULL. */
 static const char *child(const char *dir, const char *key, int *is_dir)
 {
@@ -123,6 +139,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_prefix),
 		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_aliases),
 		cmocka_unit_test(test_children),
 		cmocka_unit_test(test_name_ok),
 	};
