@@ -138,7 +138,7 @@ PY
 # on are uploaded before the others.
 test_readers_100()
 {
-	local i t_readers pids=()
+	local i t_readers t_spawned pids=()
 
 	mkdir -p "$T/src"
 	for ((i = 0; i < 200; i++)); do
@@ -151,6 +151,7 @@ test_readers_100()
 		cmp -s "$T/src/f$i.jpg" "$MNT/f$i.jpg" &
 		pids+=($!)
 	done
+	t_spawned=$(date +%s.%N)
 	for i in "${pids[@]}"; do
 		wait "$i" || fail "a reader got wrong bytes"
 	done
@@ -158,14 +159,14 @@ test_readers_100()
 		"$(date +%s.%N)") s after they started"
 	wait_count 200 120
 	gateway_record >"$T/record.json"
-	python3 - "$T/record.json" "$BUCKET" "$t_readers" <<'PY'
+	python3 - "$T/record.json" "$BUCKET" "$t_spawned" <<'PY'
 import json, sys
 
 record, bucket, t0 = sys.argv[1], sys.argv[2], float(sys.argv[3])
-# Counted from a second after the readers started: by then all 100 opens
-# are waiting (the shell starts them one by one), and uploads already
-# under way for other files have ended.
-t0 += 1.0
+# Counted from half a second after the shell started the last reader: by
+# then all 100 opens wait, and the uploads under way before have ended
+# (a worker picks its file only when its turn under write_rate comes).
+t0 += 0.5
 puts = sorted((r for r in json.load(open(record))
                if r["bucket"] == bucket and r["method"] == "PUT"
                and r["status"] == 200 and r["t"] >= t0),
