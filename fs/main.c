@@ -3,6 +3,7 @@
  * FUSE loop.
  *
  *   blitfs [-f] [-d] [-c FILE] [-o OPT[,OPT...]] BUCKET[:PREFIX] MOUNTPOINT
+ *   blitfs BUCKET MOUNTPOINT -o OPTS     (as mount(8) runs it, see README)
  *
  * Everything that can fail for a reason the user must fix (bad options, no
  * credentials, no such bucket, endpoint unreachable) is checked before the
@@ -12,12 +13,19 @@
 #include <errno.h>
 #include <fuse.h>
 #include <fuse_lowlevel.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <libxml/xmlversion.h>
+#include <openssl/crypto.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "fs-rename.h"
 #include "fs-path.h"
+#include "fs-status.h"
 #include "fs.h"
 #include "log.h"
 
@@ -31,89 +39,78 @@ struct cmdline {
 
 static void usage(FILE *out)
 {
-	const char *help, *def, *name;
-	int i;
-
 	fprintf(out,
-		"usage: blitfs [-f] [-d] [-c FILE] [-o OPT[,OPT...]] "
-		"BUCKET[:PREFIX] MOUNTPOINT\n\n"
-		"  -f        stay in the foreground, log to stderr\n"
-		"  -d        debug log\n"
-		"  -c FILE   INI file with the options below\n"
-		"  -o OPTS   options below, and FUSE's own (allow_other...)\n"
-		"  -h        this help;  -V  version\n\n"
-		"options (-o wins over the environment, which wins over "
-		"the INI file):\n");
-	for (i = 0; (name = fs_config_option(i, &help, &def)) != NULL; i++)
-		fprintf(out, "  %-14s %s%s%s%s\n", name, help,
-			def ? " [" : "", def ? def : "", def ? "]" : "");
-	fprintf(out, "\ncredentials and defaults from the environment: "
-		"AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
-		"AWS_SESSION_TOKEN, AWS_REGION, AWS_DEFAULT_REGION, "
-		"AWS_ENDPOINT_URL\n");
+		"Usage: blitfs [-f] [-d] [-c FILE] [-o OPT[,OPT...]] "
+		"BUCKET[:PREFIX] MOUNTPOINT\n"
+		"       blitfs status|wait [OPTIONS] MOUNTPOINT     "
+		"(see blitfs status --help)\n"
+		"Mount an S3 bucket, or the keys under PREFIX/, as a "
+		"directory.\n\n"
+		"  -f             stay in the foreground and log to stderr "
+		"(else: syslog)\n"
+		"  -d             log debug detail too\n"
+		"  -c FILE        read options from an INI file (the same "
+		"as -o config=FILE)\n"
+		"  -o OPT,...     set the options below, and FUSE and mount "
+		"options\n"
+		"  -h, --help     print this help and exit\n"
+		"  -V, --version  print the versions of blitfs and its "
+		"libraries and exit\n\n");
+	fs_config_help(out);
+	fprintf(out, "\nCredentials: credentials_file when -o sets it; "
+		"else AWS_ACCESS_KEY_ID,\nAWS_SECRET_ACCESS_KEY and "
+		"AWS_SESSION_TOKEN; else credentials_file; else the\n"
+		"profile in AWS_SHARED_CREDENTIALS_FILE (~/.aws/credentials) "
+		"and AWS_CONFIG_FILE\n(~/.aws/config).  See blitfs(1).\n");
+}
+
+/* The names usage() explains, for the test that checks the man page. */
+static void list_options(void)
+{
+	printf("-f\n-d\n-c\n-o\n-h\n--help\n-V\n--version\n");
+	fs_config_list(stdout);
 }
 
 static void version(void)
 {
-	printf("blitfs %s\nlibfuse %s\n%s\n", BLITFS_VERSION,
-	       fuse_pkgversion(), curl_version());
+	printf("blitfs %s\n"
+	       "libfuse %s\n"
+	       "%s\n"
+	       "%s\n"
+	       "SQLite %s\n"
+	       "jansson %s\n"
+	       "libxml2 %s\n"
+	       "inih %s\n",
+	       BLITFS_VERSION, fuse_pkgversion(), curl_version(),
+	       OpenSSL_version(OPENSSL_VERSION), sqlite3_libversion(),
+	       JANSSON_VERSION, LIBXML_DOTTED_VERSION, BLITFS_INIH_VERSION);
 }
 
-static void append_fuse_opt(struct cmdline *cl, const char *opt)
+static void add_opts(struct cmdline *cl, char *list)
 {
-	size_t old = cl->fuse_opts ? strlen(cl->fuse_opts) : 0;
-	size_t add = strlen(opt);
-	char *s = realloc(cl->fuse_opts, old + add + 2);
-
-	if (!s)
+	cl->opts = realloc(cl->opts, sizeof(char *) * (cl->nopts + 1));
+	if (!cl->opts)
 		abort();
-	if (old)
-		s[old++] = ',';
-	memcpy(s + old, opt, add + 1);
-	cl->fuse_opts = s;
+	cl->opts[cl->nopts++] = list;
 }
 
-/* Apply one -o list: blitfs's own options, the rest kept for FUSE. */
-static int apply_opts(struct fs_config *cfg, struct cmdline *cl,
-		      const char *list, char *err)
-{
-	char *copy = strdup(list);
-	char *save = NULL;
-	char *tok;
-	int ret = 0;
-
-	for (tok = strtok_r(copy, ",", &save); tok && ret == 0;
-	     tok = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(tok, '=');
-
-		if (eq)
-			*eq = '\0';
-		if (strcmp(tok, "postback_secret") == 0) {
-			snprintf(err, ERRLEN, "-o postback_secret: a secret on "
-				 "the command line is visible to every user; "
-				 "use postback_secret_file or the INI file");
-			ret = -1;
-			break;
-		}
-		ret = fs_config_set(cfg, tok, eq ? eq + 1 : NULL, "-o", err,
-				    ERRLEN);
-		if (ret == -2) {
-			if (eq)
-				*eq = '=';
-			append_fuse_opt(cl, tok);
-			ret = 0;
-		}
-	}
-	free(copy);
-	return ret;
-}
-
+/*
+ * The command line.  Options may follow the operands, as mount(8)'s
+ * helper puts them: "blitfs BUCKET MOUNTPOINT -o OPTS".  0 to go on, 1
+ * when done (help, version), -1 on a usage error.
+ */
 static int parse_args(int argc, char **argv, struct fs_config *cfg,
-		      struct cmdline *cl)
+		      struct cmdline *cl, char *err)
 {
+	static const struct option longs[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "list-options", no_argument, NULL, 'L' },
+		{ NULL, 0, NULL, 0 },
+	};
 	int c;
 
-	while ((c = getopt(argc, argv, "+fdc:o:hV")) != -1) {
+	while ((c = getopt_long(argc, argv, "fdc:o:hV", longs, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			cfg->foreground = 1;
@@ -122,29 +119,32 @@ static int parse_args(int argc, char **argv, struct fs_config *cfg,
 			cfg->debug = 1;
 			break;
 		case 'c':
-			free(cfg->config_file);
-			cfg->config_file = strdup(optarg);
+			if (fs_config_set(cfg, "config", optarg, err,
+					  ERRLEN) < 0)
+				return -1;
 			break;
 		case 'o':
-			cl->opts = realloc(cl->opts,
-					   sizeof(char *) * (cl->nopts + 1));
-			if (!cl->opts)
-				abort();
-			cl->opts[cl->nopts++] = optarg;
+			add_opts(cl, optarg);
 			break;
 		case 'h':
 			usage(stdout);
-			exit(0);
+			return 1;
 		case 'V':
 			version();
-			exit(0);
+			return 1;
+		case 'L':
+			list_options();
+			return 1;
 		default:
-			usage(stderr);
+			snprintf(err, ERRLEN, "see blitfs --help");
 			return -1;
 		}
 	}
 	if (argc - optind != 2) {
-		usage(stderr);
+		snprintf(err, ERRLEN, "%s; usage: blitfs [OPTIONS] "
+			 "BUCKET[:PREFIX] MOUNTPOINT (see --help)",
+			 argc - optind < 2 ? "missing BUCKET or MOUNTPOINT"
+					   : "too many operands");
 		return -1;
 	}
 
@@ -157,18 +157,12 @@ static int parse_args(int argc, char **argv, struct fs_config *cfg,
 	return 0;
 }
 
-/* Defaults, then the INI file, the environment, and -o, in that order. */
+/* -o lists, the environment, the INI file; then what follows from them. */
 static int configure(struct fs_config *cfg, struct cmdline *cl, char *err)
 {
-	int i;
-
-	if (cfg->config_file &&
-	    fs_config_load(cfg, cfg->config_file, err, ERRLEN) < 0)
+	if (fs_config_read(cfg, cl->opts, cl->nopts, &cl->fuse_opts, err,
+			   ERRLEN) < 0)
 		return -1;
-	fs_config_env(cfg);
-	for (i = 0; i < cl->nopts; i++)
-		if (apply_opts(cfg, cl, cl->opts[i], err) < 0)
-			return -1;
 	if (*cfg->bucket == '\0') {
 		snprintf(err, ERRLEN, "bucket name is empty");
 		return -1;
@@ -197,6 +191,10 @@ static struct s3_client *connect_bucket(const struct fs_config *cfg,
 		.retries = cfg->retries,
 		.multipart_threshold = cfg->multipart_threshold,
 		.part_size = cfg->part_size,
+		.copy_cutoff = cfg->copy_cutoff,
+		.cache_control = cfg->cache_control,
+		.acl = cfg->acl,
+		.storage_class = cfg->storage_class,
 	};
 	struct s3_error e;
 	struct s3_client *s3 = s3_client_new(&sc, &e);
@@ -263,22 +261,39 @@ static struct pb *open_postbacks(const struct fs_config *cfg, char *err)
 	return pb_open(&po, err, ERRLEN);
 }
 
+/* Whether a comma-separated list holds name as one item. */
+static int has_opt(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p;
+
+	for (p = list; p && *p; p += strcspn(p, ","), p += *p == ',')
+		if (!strncmp(p, name, n) && (p[n] == ',' || !p[n]))
+			return 1;
+	return 0;
+}
+
 /* Mount, serve until unmounted, and return the loop's status. */
 static int run_fuse(struct fs_ctx *x, const char *argv0, struct cmdline *cl)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *lc;
 	struct fuse *f;
-	char fsname[512];
+	char *fopts;
 	int ret = 1;
 
-	snprintf(fsname, sizeof(fsname),
-		 "fsname=blitfs:%s,subtype=blitfs,default_permissions",
-		 x->cfg->bucket);
-	append_fuse_opt(cl, fsname);
+	/* The kernel checks permissions: blitfs's modes are advisory. */
+	if (asprintf(&fopts, "fsname=blitfs:%s,subtype=blitfs%s%s%s",
+		     x->cfg->bucket,
+		     has_opt(cl->fuse_opts, "default_permissions") ? ""
+			: ",default_permissions",
+		     cl->fuse_opts ? "," : "",
+		     cl->fuse_opts ? cl->fuse_opts : "") < 0)
+		abort();
 	fuse_opt_add_arg(&args, argv0);
 	fuse_opt_add_arg(&args, "-o");
-	fuse_opt_add_arg(&args, cl->fuse_opts);
+	fuse_opt_add_arg(&args, fopts);
+	free(fopts);
 
 	f = fuse_new(&args, &fs_ops, sizeof(fs_ops), x);
 	if (!f)
@@ -289,12 +304,15 @@ static int run_fuse(struct fs_ctx *x, const char *argv0, struct cmdline *cl)
 		goto out_unmount;
 	if (!x->cfg->foreground)
 		log_use_syslog(1);
+	/* Storm summaries on time; a thread, so after the fork. */
+	log_start();
 	if (fuse_set_signal_handlers(fuse_get_session(f)) != 0)
 		goto out_unmount;
+	fs_metrics_start(x);	/* its thread, now that the daemon runs */
 
-	log_info("fs", "mounted bucket=%s prefix=\"%s\" at %s (endpoint %s)",
-		 x->cfg->bucket, x->prefix, x->cfg->mountpoint,
-		 x->cfg->endpoint);
+	log_info("fs", "mounted bucket=%s prefix=\"%s\" at %s (endpoint %s, "
+		 "credentials from %s)", x->cfg->bucket, x->prefix,
+		 x->cfg->mountpoint, x->cfg->endpoint, x->cfg->creds_source);
 	lc = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(lc, 0);
 	/* Readers may wait for visibility: each needs a thread meanwhile. */
@@ -320,14 +338,24 @@ int main(int argc, char **argv)
 	char err[ERRLEN];
 	int ret = 1;
 
+	/* `blitfs status` and `blitfs wait` read a mount; they mount none. */
+	if (argc > 1 && fs_statcmd_is(argv[1]))
+		return fs_statcmd_main(argc, argv);
 	fs_config_defaults(&cfg);
-	if (parse_args(argc, argv, &cfg, &cl) < 0)
+	ret = parse_args(argc, argv, &cfg, &cl, err);
+	if (ret != 0) {
+		if (ret < 0)
+			fprintf(stderr, "blitfs: %s\n", err);
+		ret = ret < 0;	/* --help, --version: 0 */
 		goto out;
+	}
+	ret = 1;
 	if (configure(&cfg, &cl, err) < 0) {
 		fprintf(stderr, "blitfs: %s\n", err);
 		goto out;
 	}
 	log_set_level(cfg.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	fs_config_log(&cfg);
 
 	x.cfg = &cfg;
 	x.uid = getuid();
@@ -354,8 +382,14 @@ int main(int argc, char **argv)
 	}
 	x.attrs = fs_attr_new(3.0);
 	x.listed = fs_attr_new(3.0);
+	/* a directory rename a stopped mount left half done ends first */
+	fs_move_resume(&x);
 
-	ret = run_fuse(&x, argv[0], &cl);
+	if (fs_metrics_bind(cfg.metrics_listen, err, ERRLEN) == 0)
+		ret = run_fuse(&x, argv[0], &cl);
+	else
+		fprintf(stderr, "blitfs: %s\n", err);
+	fs_metrics_stop();
 
 	cache_free(x.cache);
 	fs_attr_free(x.attrs);
@@ -365,6 +399,7 @@ out_s3:
 	s3_client_free(x.s3);
 	s3_global_cleanup();
 out:
+	log_stop();
 	free(x.prefix);
 	free(cl.opts);
 	free(cl.fuse_opts);

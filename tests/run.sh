@@ -15,7 +15,7 @@
 # ends with the single line "N passed, N failed"; exits 0 iff none failed.
 # Needs root (FUSE mounts, apt) and no TTY.  KEEP_LOGS=1 keeps the work
 # directory even when everything passed; E2E_SUITES="tests/e2e/basic.sh"
-# runs only the suites named.
+# runs only the suites named (SUITE:NAME,NAME only those tests of one).
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -139,7 +139,8 @@ PY
 e2e()
 {
 	local label=$1 binary=$2
-	local work=$RUN_TMP/${label//\//-} t0=$SECONDS suite rc np nf
+	local work=$RUN_TMP/${label//\//-} t0=$SECONDS suite rc np nf entry
+	local names
 	local results=$work/results
 
 	stage "e2e $label with $binary on $S3_SERVER"
@@ -149,12 +150,16 @@ e2e()
 	fi
 	mkdir -p "$work"
 	: >"$results"
-	for suite in ${E2E_SUITES:-tests/e2e/*.sh}; do
+	for entry in ${E2E_SUITES:-tests/e2e/*.sh}; do
+		# SUITE:NAME,NAME runs only those tests of the suite
+		suite=${entry%%:*}
+		names=()
+		[[ $entry != *:* ]] || IFS=, read -ra names <<<"${entry#*:}"
 		rc=0
 		nf=$(grep -c '^FAIL ' "$results")
 		E2E_LABEL=$label E2E_RESULTS=$results E2E_SUMMARY=0 \
 			BLITFS=$binary TMPDIR=$work \
-			bash "$suite" </dev/null || rc=$?
+			bash "$suite" "${names[@]}" </dev/null || rc=$?
 		# A suite that failed without failing a test broke down itself.
 		if ((rc != 0)) && [[ $(grep -c '^FAIL ' "$results") == "$nf" ]]
 		then
@@ -187,7 +192,8 @@ if moto_start "$(free_port)"; then
 	# The sanitizer build runs the suites that cover the most code per
 	# minute; the long fault and crash scenarios run once, above.
 	E2E_SUITES=${E2E_SUITES:-"tests/e2e/basic.sh tests/e2e/visibility.sh
-		tests/e2e/postback.sh"} \
+		tests/e2e/postback.sh tests/e2e/ops.sh
+		tests/e2e/namespace.sh:behaviours,read_stream,rename_dir_resume"} \
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		e2e moto/asan build-asan/blitfs
