@@ -423,6 +423,8 @@ static void *worker(void *arg)
 	/* Signals belong to the FUSE loop, not to transfers. */
 	sigfillset(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (c->s3)
+		s3_background(c->s3);
 
 	pthread_mutex_lock(&c->lock);
 	while (!c->stopping) {

@@ -85,6 +85,7 @@
 struct handle {
 	CURL *curl;
 	struct s3_client *client;
+	int background;		/* an upload worker: see s3_background */
 	int has_turn;		/* a write slot taken by s3_write_turn */
 	double turn;		/* that slot's time */
 	struct handle *prev;
@@ -335,13 +336,28 @@ static CURL *thread_handle(struct s3_client *c)
 	return h ? h->curl : NULL;
 }
 
+void s3_background(struct s3_client *c)
+{
+	struct handle *h = thread_state(c);
+
+	if (h)
+		h->background = 1;
+}
+
+int s3_is_background(struct s3_client *c)
+{
+	struct handle *h = pthread_getspecific(c->key);
+
+	return h && h->background;
+}
+
 void s3_write_turn(struct s3_client *c)
 {
 	struct handle *h = thread_state(c);
 
 	if (!h || h->has_turn)
 		return;
-	h->turn = s3_limit_acquire(c->limit, S3_CLASS_WRITE);
+	h->turn = s3_limit_acquire(c->limit, S3_CLASS_WRITE, h->background);
 	h->has_turn = 1;
 }
 
@@ -364,7 +380,7 @@ static double acquire_slot(struct request *r)
 		h->has_turn = 0;
 		return h->turn;
 	}
-	return s3_limit_acquire(r->c->limit, r->klass);
+	return s3_limit_acquire(r->c->limit, r->klass, h && h->background);
 }
 
 /* Whether an optional setting is given at all. */

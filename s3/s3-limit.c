@@ -34,6 +34,7 @@ struct klass {
 	double last_cut;	/* when the rate was last cut */
 	int in_flight;
 	int max_in_flight;	/* 0: no cap */
+	int fg_waiting;		/* foreground callers waiting for a place */
 	uint64_t sent;
 	uint64_t throttled;
 };
@@ -151,24 +152,37 @@ double s3_limit_reserve(struct s3_limit *l, enum s3_class k, double now)
 	return slot;
 }
 
-/* Wait for an in-flight place of class k; lock held. */
-static void enter(struct s3_limit *l, struct klass *c)
+/*
+ * Wait for an in-flight place of class k; lock held.  A background
+ * caller (an upload worker) also waits while a foreground one (a FUSE
+ * request: mkdir, a lookup) does, so a program waiting on the mount
+ * gets the next free place, not the queue's ninth upload.
+ */
+static void enter(struct s3_limit *l, struct klass *c, int background)
 {
-	while (c->max_in_flight && c->in_flight >= c->max_in_flight)
+	if (!background)
+		c->fg_waiting++;
+	while ((c->max_in_flight && c->in_flight >= c->max_in_flight) ||
+	       (background && c->fg_waiting > 0))
 		pthread_cond_wait(&l->cv, &l->lock);
+	if (!background)
+		c->fg_waiting--;
 	c->in_flight++;
+	if (!background && c->fg_waiting == 0)
+		pthread_cond_broadcast(&l->cv);
 }
 
 /*
  * Take an in-flight place and a slot of class k, and sleep until the
  * slot.  Returns the slot's time, to hand back to s3_limit_done.
  */
-double s3_limit_acquire(struct s3_limit *l, enum s3_class k)
+double s3_limit_acquire(struct s3_limit *l, enum s3_class k,
+			int background)
 {
 	double slot, now;
 
 	pthread_mutex_lock(&l->lock);
-	enter(l, &l->classes[k]);
+	enter(l, &l->classes[k], background);
 	pthread_mutex_unlock(&l->lock);
 	now = l->now(l->clock_arg);
 	slot = s3_limit_reserve(l, k, now);

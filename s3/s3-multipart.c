@@ -56,6 +56,7 @@ struct upload {
 	char (*md5)[33];		/* hex MD5 of each part, "" unknown */
 	struct s3_part_list held;	/* what S3 holds, when resuming */
 	int completed;			/* S3 took the Complete */
+	int background;			/* part threads as the caller */
 
 	pthread_mutex_t lock;
 	int next;
@@ -474,6 +475,8 @@ static void *part_worker(void *arg)
 	struct s3_error err;
 	int i;
 
+	if (u->background)
+		s3_background(u->c);
 	while ((i = take_part(u)) >= 0)
 		if (send_part(u, i, &err) != S3_OK)
 			part_failed(u, &err);
@@ -488,6 +491,7 @@ static enum s3_status send_parts(struct upload *u, struct s3_error *err)
 	int n, i, started = 0;
 
 	s3_client_mp_conf(u->c, &mc);
+	u->background = s3_is_background(u->c);
 	n = mc.threads < u->nparts ? mc.threads : u->nparts;
 	if (n > 16)
 		n = 16;

@@ -159,6 +159,13 @@ const char *s3_client_endpoint(const struct s3_client *c);
  */
 void s3_write_turn(struct s3_client *c);
 
+/*
+ * Mark the calling thread as background (an upload worker): its requests
+ * wait while a foreground one (a program's mkdir, lookup, read) waits for
+ * an in-flight place.
+ */
+void s3_background(struct s3_client *c);
+
 /* Give back a turn the thread took and did not use. */
 void s3_write_turn_cancel(struct s3_client *c);
 

@@ -233,8 +233,15 @@ double s3_limit_now(const struct s3_limit *l);
 /* Take the next slot of class k at time now; returns the slot's time. */
 double s3_limit_reserve(struct s3_limit *l, enum s3_class k, double now);
 
-/* Wait for an in-flight place and a slot; returns the slot's time. */
-double s3_limit_acquire(struct s3_limit *l, enum s3_class k);
+/* 1 when the calling thread was marked by s3_background. */
+int s3_is_background(struct s3_client *c);
+
+/*
+ * Wait for an in-flight place and a slot; returns the slot's time.  A
+ * background caller lets every waiting foreground caller go first.
+ */
+double s3_limit_acquire(struct s3_limit *l, enum s3_class k,
+			int background);
 
 /* Feed an answer to a request sent at `sent` into the rate (AIMD). */
 void s3_limit_feedback(struct s3_limit *l, enum s3_class k, double sent,

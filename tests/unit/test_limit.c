@@ -7,6 +7,7 @@
  * s3/s3-creds.c, s3/s3-multipart.c and s3/s3-parse.c.
  */
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -106,7 +107,7 @@ static void test_window_bound(void **state)
 		/* callers arrive in clumps, every 0.37 s */
 		if (i % 7 == 0)
 			fc.now += 0.37;
-		slots[i] = s3_limit_acquire(l, S3_CLASS_WRITE);
+		slots[i] = s3_limit_acquire(l, S3_CLASS_WRITE, 0);
 		s3_limit_done(l, S3_CLASS_WRITE, slots[i], S3_OUTCOME_OK);
 	}
 	for (i = 0; i < 300; i++) {
@@ -127,7 +128,7 @@ static void test_acquire_sleeps(void **state)
 
 	(void)state;
 	for (i = 0; i < 9; i++) {
-		slot = s3_limit_acquire(l, S3_CLASS_WRITE);
+		slot = s3_limit_acquire(l, S3_CLASS_WRITE, 0);
 		assert_true(fabs(slot - (100 + i * 0.25)) < 1e-9);
 		assert_true(fabs(fc.now - slot) < 1e-9);
 		s3_limit_done(l, S3_CLASS_WRITE, slot, S3_OUTCOME_OK);
@@ -135,6 +136,73 @@ static void test_acquire_sleeps(void **state)
 	assert_int_equal(fc.sleeps, 8);
 	assert_true(fabs(fc.slept - 2.0) < 1e-9);
 	s3_limit_free(l);
+}
+
+/* ---- foreground callers pass waiting background ones ---- */
+
+struct waiter {
+	struct s3_limit *l;
+	int background;
+	pthread_mutex_t *lock;
+	int *order;		/* shared: how many got a place so far */
+	int got;		/* this one's place in that order, from 1 */
+};
+
+static void *wait_place(void *arg)
+{
+	struct waiter *w = arg;
+
+	s3_limit_acquire(w->l, S3_CLASS_READ, w->background);
+	pthread_mutex_lock(w->lock);
+	w->got = ++*w->order;
+	pthread_mutex_unlock(w->lock);
+	return NULL;
+}
+
+/*
+ * Every in-flight place is taken; three upload workers (background)
+ * start waiting, then a program's request (foreground).  The first place
+ * given back goes to the program.  The short real sleeps only let each
+ * thread reach its wait; the slots stay within the burst, so the fake
+ * clock never moves.
+ */
+static void test_foreground_first(void **state)
+{
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	struct fake_clock fc;
+	struct s3_limit *l = new_limit(1, 1, &fc);
+	struct waiter w[4];
+	pthread_t t[4];
+	int order = 0, got[4], i;
+
+	(void)state;
+	for (i = 0; i < 4; i++)
+		s3_limit_acquire(l, S3_CLASS_READ, 0);
+	for (i = 0; i < 4; i++) {
+		/* w[3], the last to come, is the foreground one */
+		w[i] = (struct waiter){ l, i < 3, &lock, &order, 0 };
+		assert_int_equal(pthread_create(&t[i], NULL, wait_place,
+						&w[i]), 0);
+		usleep(30000);
+	}
+	assert_int_equal(order, 0);
+
+	s3_limit_done(l, S3_CLASS_READ, 100, S3_OUTCOME_OK);
+	for (i = 0; i < 200 && order < 1; i++)
+		usleep(10000);
+	usleep(50000);
+	pthread_mutex_lock(&lock);
+	for (i = 0; i < 4; i++)
+		got[i] = w[i].got;
+	pthread_mutex_unlock(&lock);
+
+	for (i = 0; i < 3; i++)
+		s3_limit_done(l, S3_CLASS_READ, 100, S3_OUTCOME_OK);
+	for (i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	s3_limit_free(l);
+	assert_int_equal(got[3], 1);
+	assert_int_equal(got[0] + got[1] + got[2], 0);
 }
 
 /* Reads have their own budget: writes waiting do not slow them. */
@@ -626,6 +694,7 @@ int main(void)
 		cmocka_unit_test(test_window_bound),
 		cmocka_unit_test(test_acquire_sleeps),
 		cmocka_unit_test(test_classes_apart),
+		cmocka_unit_test(test_foreground_first),
 		cmocka_unit_test(test_cut),
 		cmocka_unit_test(test_one_cut_per_round),
 		cmocka_unit_test(test_raise),
