@@ -125,6 +125,20 @@ int fs_attr_get(struct fs_attr *a, const char *key, struct fs_attr_val *v)
 	return hit;
 }
 
+double fs_attr_expiry(struct fs_attr *a, const char *key)
+{
+	struct node probe = { .key = (char *)key };
+	struct node **found;
+	double when = 0;
+
+	pthread_mutex_lock(&a->lock);
+	found = tfind(&probe, &a->root, cmp_node);
+	if (found && (*found)->expires > now_mono())
+		when = (*found)->expires;
+	pthread_mutex_unlock(&a->lock);
+	return when;
+}
+
 void fs_attr_forget(struct fs_attr *a, const char *key)
 {
 	struct node probe = { .key = (char *)key };

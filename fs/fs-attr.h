@@ -45,6 +45,9 @@ void fs_attr_put_until(struct fs_attr *a, const char *key,
 /* 1 and *v filled when key is known and fresh, else 0. */
 int fs_attr_get(struct fs_attr *a, const char *key, struct fs_attr_val *v);
 
+/* When key's entry expires; 0 when it is not known or not fresh. */
+double fs_attr_expiry(struct fs_attr *a, const char *key);
+
 void fs_attr_forget(struct fs_attr *a, const char *key);
 
 /* Forget everything (after a change to many keys at once). */

@@ -767,21 +767,44 @@ static int op_unlink(const char *path)
 	return ret;
 }
 
+/*
+ * A directory made where a listing of moments ago showed nothing holds
+ * nothing in S3 either, as far as that listing knows: mark it listed
+ * (empty) until the parent's listing expires, so that the files cp -r
+ * creates in it next are answered without a HEAD and a listing each.
+ */
+static void listed_empty(struct fs_ctx *x, const char *dir,
+			 double parent_until)
+{
+	struct fs_attr_val listed = { .type = FS_ATTR_DIR };
+
+	if (parent_until > 0)
+		fs_attr_put_until(x->listed, dir, &listed, parent_until);
+}
+
 static int op_mkdir(const char *path, mode_t mode)
 {
 	struct fs_ctx *x = ctx();
 	char *dir = fs_path_to_dir(x->prefix, path);
 	char *key = fs_path_to_key(x->prefix, path);
+	char *parent = parent_dir(key);
+	struct fs_attr_val v = { .type = FS_ATTR_DIR, .mtime = time(NULL) };
+	struct fs_attr_val old;
 	struct s3_error err;
 	enum s3_status st;
-	struct fs_attr_val v = { .type = FS_ATTR_DIR, .mtime = time(NULL) };
+	double parent_until = 0;
 
 	(void)mode;
+	if (!fs_attr_get(x->attrs, key, &old))
+		parent_until = fs_attr_expiry(x->listed, parent);
 	st = s3_put_data(x->s3, dir, "", 0, DIR_MARKER_TYPE, &err);
-	if (st != S3_OK)
+	if (st != S3_OK) {
 		log_s3_failure("mkdir", dir, &err);
-	else
+	} else {
 		fs_attr_put(x->attrs, key, &v);
+		listed_empty(x, dir, parent_until);
+	}
+	free(parent);
 	free(dir);
 	free(key);
 	return s3_status_errno(st);
