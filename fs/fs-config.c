@@ -101,8 +101,9 @@ static const struct opt opts[] = {
 	{ "write_rate", OPT_RATE, F(write_rate), "10", 0, 10000,
 	  "write requests (PUT, POST, DELETE) per second to the bucket; "
 	  "SlowDown lowers it for a while", .unit = "requests/s" },
-	{ "read_rate", OPT_RATE, F(read_rate), "100", 0, 100000,
-	  "read requests (GET, HEAD, LIST) per second to the bucket",
+	{ "read_rate", OPT_RATE, F(read_rate), "1000", 0, 100000,
+	  "read requests (GET, HEAD, LIST) per second to the bucket; "
+	  "every upload costs one HEAD, so keep it above write_rate",
 	  .unit = "requests/s" },
 	{ "multipart_threshold", OPT_SIZE, F(multipart_threshold), "64M",
 	  5 * MIB, 5 * 1024 * MIB,
