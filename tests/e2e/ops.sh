@@ -120,7 +120,7 @@ test_fstab_mount()
 	is_mounted "$MNT" || fail "mount -t fuse.blitfs mounted nothing"
 	pid=$(daemon_of_mnt)
 	want="fuse.blitfs blitfs:$BUCKET"
-	findmnt -rn -o FSTYPE,SOURCE "$MNT" | grep -qx "$want" ||
+	findmnt -rn -o FSTYPE,SOURCE "$MNT" | grep -x "$want" >/dev/null ||
 		fail "findmnt says: $(findmnt -rn -o FSTYPE,SOURCE "$MNT")"
 	echo "by hand $(date)" >"$MNT/by-hand.txt"
 	wait_object by-hand.txt "$(md5_of "$MNT/by-hand.txt")"
@@ -144,7 +144,7 @@ test_fstab_mount()
 		mount -T "$T/fstab" "$MNT"
 	is_mounted "$MNT" || fail "mount from the fstab line mounted nothing"
 	pid=$(daemon_of_mnt)
-	findmnt -rn -o OPTIONS "$MNT" | grep -q allow_other ||
+	findmnt -rn -o OPTIONS "$MNT" | grep allow_other >/dev/null ||
 		fail "allow_other did not reach the kernel"
 	head -c 200000 /dev/urandom >"$T/want.bin"
 	cp "$T/want.bin" "$MNT/from-fstab.bin"
@@ -188,7 +188,7 @@ test_mount_options()
 	blitfs_umount
 
 	blitfs_mount "ro,$opts"
-	findmnt -rn -o OPTIONS "$MNT" | tr , '\n' | grep -qx ro ||
+	findmnt -rn -o OPTIONS "$MNT" | tr , '\n' | grep -x ro >/dev/null ||
 		fail "ro did not reach the kernel"
 	assert_eq hello "$(cat "$MNT/a.txt")" "a.txt read on a ro mount"
 	if echo no 2>"$T/ro.err" >"$MNT/b.txt"; then
@@ -425,7 +425,7 @@ test_install()
 		[[ -n $(find "$dest" -path "*/$f" -type f) ]] ||
 			fail "meson install did not install $f"
 	done
-	"$(find "$dest" -path '*/bin/blitfs')" --version | grep -q '^blitfs ' ||
+	"$(find "$dest" -path '*/bin/blitfs')" --version | grep '^blitfs ' >/dev/null ||
 		fail "the installed blitfs does not run"
 }
 
