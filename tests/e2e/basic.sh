@@ -41,6 +41,7 @@ NAMES=(
 	"quest?ion.txt"
 	"amp&and.txt"
 	"eq=ual.txt"
+	"it's \"quoted\".txt"
 	"café.txt"
 	"日本語.txt"
 	"all a+b%c#d?e&f=g é 日本語.txt"

@@ -425,8 +425,14 @@ test_install()
 		[[ -n $(find "$dest" -path "*/$f" -type f) ]] ||
 			fail "meson install did not install $f"
 	done
-	"$(find "$dest" -path '*/bin/blitfs')" --version | grep '^blitfs ' >/dev/null ||
+	"$(find "$dest" -path '*/bin/blitfs')" --version >"$T/version" ||
 		fail "the installed blitfs does not run"
+	# the version, then each library's own idea of its version
+	for lib in '^blitfs [0-9]' '^libfuse 3\.' '^libcurl/' '^OpenSSL 3\.' \
+		'^SQLite 3\.' '^jansson ' '^libxml2 ' '^inih '; do
+		grep -E "$lib" "$T/version" >/dev/null ||
+			fail "blitfs --version lacks $lib"
+	done
 }
 
 # 300 uploads refused alike: a handful of log lines, and the counts in
