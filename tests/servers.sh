@@ -112,7 +112,7 @@ server_begin()
 	S3_ENDPOINT=http://127.0.0.1:$2
 	SERVER_TMP=$(mktemp -d "${TMPDIR:-/tmp}/blitfs-$1.XXXXXX")
 	SERVER_LOG=$SERVER_TMP/server.log
-	export S3_SERVER S3_ENDPOINT
+	export S3_SERVER S3_ENDPOINT SERVER_LOG
 	export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 	unset AWS_SESSION_TOKEN AWS_PROFILE
 }

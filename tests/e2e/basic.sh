@@ -354,6 +354,27 @@ test_prefix_mount()
 		"listing of the prefix mount"
 }
 
+# Virtual-hosted-style addressing (no path_style): the bucket goes in the
+# host name, BUCKET.localhost, which curl resolves to the loopback by
+# itself.  moto's request log shows paths without the bucket, and the
+# aws CLI (path-style) finds the object.
+test_virtual_hosted()
+{
+	local port=${S3_ENDPOINT##*:}
+
+	BLITFS_SERVER_OPTS="endpoint=http://localhost:$port,region=us-east-1" \
+		blitfs_mount
+	printf 'hi\n' >"$MNT/vh.txt"
+	wait_object vh.txt "$(printf 'hi\n' | md5sum | cut -c1-32)"
+	assert_eq hi "$(cat "$MNT/vh.txt")" "read back through the mount"
+	[[ -n $SERVER_LOG ]] || fail "no server log to look in"
+	grep -F '"PUT /vh.txt HTTP' "$SERVER_LOG" >/dev/null ||
+		fail "no PUT of /vh.txt with the bucket in the host name"
+	if grep -F "\"PUT /$BUCKET/vh.txt HTTP" "$SERVER_LOG" >/dev/null; then
+		fail "a path-style PUT was sent"
+	fi
+}
+
 # Mount-time errors: non-zero exit, exactly one line on stderr that names
 # what is wrong, nothing mounted (blitfs_try_mount checks that).
 mount_error_case()
@@ -435,6 +456,7 @@ e2e_test listing_many 300
 e2e_test read_staged 240
 e2e_test content_type 180
 e2e_test prefix_mount 120
+e2e_test virtual_hosted 120 moto
 e2e_test error_missing_bucket 90
 e2e_test error_wrong_secret 90 moto
 e2e_test error_unknown_key 90
