@@ -76,6 +76,53 @@ test_delay_3()
 	assert_eq VISIBLE "$(state_of "$MNT/a.jpg")" state
 }
 
+# While S3 does not show a new file yet (delay 8 s), stat, ls -l and find
+# answer at once from the cache: only an open for reading waits.
+test_stat_never_waits()
+{
+	local t0 t1 state
+
+	gw_mount '{"visibility_delay_s": 8}'
+	convert "$PHOTO" -resize 320x "$T/s.jpg"
+	cp "$T/s.jpg" "$MNT/s.jpg"
+	t0=$(date +%s.%N)
+	stat "$MNT/s.jpg" >/dev/null
+	ls -l "$MNT" >/dev/null
+	find "$MNT" -name s.jpg >/dev/null
+	t1=$(date +%s.%N)
+	state=$(state_of "$MNT/s.jpg")
+	echo "visibility: stat, ls -l and find took $(secs "$t0" "$t1") s" \
+		"(state $state)"
+	between "$(secs "$t0" "$t1")" 0 1 "stat, ls -l and find"
+	case $state in
+	QUEUED | UPLOADING | UPLOADED) ;;
+	*) fail "state $state: the test ran after S3 showed the file" ;;
+	esac
+}
+
+# read_wait=0 switches the read barrier off: a read right after close is
+# served the local bytes at once, while S3 does not show them yet.
+test_read_wait_0()
+{
+	local t0 t1 got state
+
+	gw_mount '{"visibility_delay_s": 8}' "read_wait=0"
+	convert "$PHOTO" -resize 320x "$T/r.jpg"
+	cp "$T/r.jpg" "$MNT/r.jpg"
+	t0=$(date +%s.%N)
+	got=$(md5sum <"$MNT/r.jpg" | cut -c1-32)
+	t1=$(date +%s.%N)
+	state=$(state_of "$MNT/r.jpg")
+	assert_eq "$(md5_of "$T/r.jpg")" "$got" "bytes read back"
+	echo "visibility: read_wait=0: the read took $(secs "$t0" "$t1") s" \
+		"(state $state)"
+	between "$(secs "$t0" "$t1")" 0 1 "the read"
+	case $state in
+	QUEUED | UPLOADING | UPLOADED) ;;
+	*) fail "state $state: the read ran after S3 showed the file" ;;
+	esac
+}
+
 # Visibility delay 15 s: the read gives up waiting at about 10 s and
 # serves the right bytes; the state is UNCONFIRMED, then VISIBLE once S3
 # shows the object.
@@ -213,6 +260,8 @@ PY
 e2e_test delay_3 120 moto
 e2e_test delay_15 120 moto
 e2e_test delay_0 60 moto
+e2e_test stat_never_waits 60 moto
+e2e_test read_wait_0 60 moto
 e2e_test readers_100 300 moto
 e2e_test read_own_writes 60 moto
 
