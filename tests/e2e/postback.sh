@@ -124,6 +124,33 @@ d = [x["body"] for x in json.load(sys.stdin)["deliveries"]
 assert d and d[0]["data"] == {"n": 4}, d'
 }
 
+# The xattr on the file itself, set while the file is open and, as the
+# README shows it, right after cp: one postback each, for that file only.
+test_file_xattr()
+{
+	pb_setup
+	make_files "$T/a" 3
+	gw_mount '{"visibility_delay_s": 1}' "postback_secret_file=$T/secret"
+	python3 - "$T/a/p0.jpg" "$MNT/open.jpg" "$RECEIVER_URL" <<'PY'
+import os, sys
+src, dst, url = sys.argv[1:4]
+with open(dst, "wb") as f:
+    f.write(open(src, "rb").read())
+    os.setxattr(dst, "user.blitfs.postback", url.encode())
+PY
+	cp "$T/a/p1.jpg" "$MNT/after.jpg"
+	setfattr -n user.blitfs.postback -v "$RECEIVER_URL" "$MNT/after.jpg"
+	cp "$T/a/p2.jpg" "$MNT/none.jpg"
+	receiver_wait_count 2 60
+	check_deliveries 2 1
+	sleep 3
+	assert_eq "after.jpg open.jpg" "$(receiver_record accepted |
+		python3 -c 'import json, sys
+print(" ".join(sorted(d["body"]["key"]
+                      for d in json.load(sys.stdin)["deliveries"])))')" \
+		"keys delivered"
+}
+
 # The receiver away for 30 s: every postback arrives once it is back.
 test_receiver_down()
 {
@@ -247,6 +274,7 @@ test_schemes_refused()
 }
 
 e2e_test sidecars_and_dir 300 moto
+e2e_test file_xattr 90 moto
 e2e_test receiver_down 180 moto
 e2e_test kill9_between 120 moto
 e2e_test unconfirmed 90 moto
