@@ -54,6 +54,9 @@ Scenario keys (all optional; an empty object means plain forwarding)
         (of writes only, by default) is read whole and then answered with a
         TCP reset (SO_LINGER 0, close).
     error500_share        that share gets 500 InternalError.
+    corrupt_share         that share of the writes with a body (not
+        chunked) reaches the backend with its first byte changed (recorded with fault
+        "corrupt"): the backend should refuse it by its Content-MD5.
     bucket_regions        {"bucket": "eu-west-1"}: a request for the bucket
         whose credential scope (Authorization header or X-Amz-Credential)
         names another region gets 301 PermanentRedirect with
@@ -75,8 +78,8 @@ Scenario keys (all optional; an empty object means plain forwarding)
     visibility_delay_s    D: a key whose PUT, COPY or CompleteMultipartUpload
         succeeded less than D seconds ago is invisible, see below.
     Checks run in this order, the first that hits wins: down, forbidden,
-    region, SlowDown, 307, 500, reset, visibility; faulted requests are not
-    forwarded.  Setting a scenario refills the token buckets and reseeds.
+    region, SlowDown, 307, 500, reset, corrupt, visibility; faulted
+    requests are not forwarded, except corrupted ones.  Setting a scenario refills the token buckets and reseeds.
 
 Visibility delay, and its limits
     The gateway cannot make the backend serve an old version, nor sign a
@@ -459,6 +462,7 @@ class Scenario:
     reset_share: float = 0.0
     reset_writes_only: bool = True
     error500_share: float = 0.0
+    corrupt_share: float = 0.0
     bucket_regions: dict = dataclasses.field(default_factory=dict)
     redirect307_share: float = 0.0
     forbidden_buckets: list = dataclasses.field(default_factory=list)
@@ -469,7 +473,8 @@ class Scenario:
     visibility_delay_s: float = 0.0
     source: dict = dataclasses.field(default_factory=dict)
 
-    SHARES = ("reset_share", "error500_share", "redirect307_share",
+    SHARES = ("reset_share", "error500_share", "corrupt_share",
+              "redirect307_share",
               "delay_share")
     NUMBERS = ("write_rate", "write_burst", "delay_ms", "visibility_delay_s")
 
@@ -802,7 +807,7 @@ class Gateway:
                 s.write_rate, s.burst(), now)
         return not bucket.take(now)
 
-    def decide(self, op, now):
+    def decide(self, op, now, body_present=False):
         """Pick the fault for a request, in the documented order."""
         with self.lock:
             s = self.scenario
@@ -822,6 +827,8 @@ class Gateway:
             if (op.write or not s.reset_writes_only) and \
                     self._draw(s.reset_share):
                 return Decision("reset")
+            if op.write and body_present and self._draw(s.corrupt_share):
+                return Decision("corrupt")
             return self._visible_or_delay(op, now)
 
     def _visible_or_delay(self, op, now):
@@ -1046,7 +1053,7 @@ class ClientConnection:
     def s3_request(self, req, body):
         op = S3Op.parse(req)
         entry = op.record(req)
-        decision = self.gw.decide(op, time.time())
+        decision = self.gw.decide(op, time.time(), body.present)
         fault = decision.fault
         try:
             if fault in ("down", "reset"):
@@ -1154,7 +1161,8 @@ class ClientConnection:
             return self.bad_gateway(req, body, entry, exc)
         with backend:
             self.continue_if_expected(req, body)
-            self.send_upstream(backend, req, body)
+            self.send_upstream(backend, req, body,
+                               decision.fault == "corrupt")
             entry["bytes_in"] = body.received
             resp = http.client.HTTPResponse(backend, method=req.method)
             try:
@@ -1168,7 +1176,7 @@ class ClientConnection:
             finally:
                 resp.close()
 
-    def send_upstream(self, backend, req, body):
+    def send_upstream(self, backend, req, body, corrupt=False):
         """Request line, raw header lines, then the body as it arrives.
 
         If the backend stops reading (it answered early), the rest of the
@@ -1180,6 +1188,9 @@ class ClientConnection:
         try:
             backend.sendall(head)
             for piece in body:
+                if corrupt and piece and not body.chunked:
+                    piece = bytes([piece[0] ^ 0x01]) + piece[1:]
+                    corrupt = False
                 backend.sendall(piece)
         except OSError:
             pass
