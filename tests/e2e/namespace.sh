@@ -539,12 +539,25 @@ test_rename_multipart()
 {
 	head -c $((12 * 1024 * 1024 + 17)) /dev/urandom >"$T/big"
 	s3_put big.bin "$T/big"
-	blitfs_mount "copy_cutoff=5242880,part_size=5242880"
+	gw_mount '{}' "copy_cutoff=5242880,part_size=5242880"
 	mv "$MNT/big.bin" "$MNT/moved.bin"
 	assert_eq "$(md5_of "$T/big")" "$(s3_md5 moved.bin)" "moved.bin"
 	s3_absent big.bin || fail "big.bin still there"
 	assert_eq 3 "$(s3_head_field moved.bin ETag | sed 's/.*-//; s/"//')" \
 		"parts in the copy's ETag"
+	# server-side: no byte of the object went through the host
+	save_record
+	python3 - "$T/record.json" "$BUCKET" <<'PY'
+import json, sys
+rec = [r for r in json.load(open(sys.argv[1])) if r["bucket"] == sys.argv[2]]
+gets = [r for r in rec if r["method"] == "GET" and r["key"] == "big.bin"]
+parts = [r for r in rec if r["method"] == "PUT" and r["key"] == "moved.bin"]
+print("namespace: rename of 12 MiB: %d part copies, %d body bytes sent, "
+      "%d GETs" % (len(parts), sum(r["bytes_in"] for r in parts), len(gets)))
+assert not gets, "the object was downloaded"
+assert len(parts) == 3, "%d part requests, want 3" % len(parts)
+assert all(r["bytes_in"] == 0 for r in parts), "a part carried the bytes"
+PY
 }
 
 # A 64 MiB object only in S3 read through the mount streams in ranged
