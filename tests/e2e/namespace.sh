@@ -446,6 +446,8 @@ test_rsync_twice()
 		sed -n 's/^Number of regular files transferred: //p')
 	assert_eq 0 "$n" "files the second rsync sent"
 	wait_tree "$T/tree" tree/ 300
+	# and nothing else: none of rsync's temporary names was uploaded
+	assert_eq 1000 "$(s3_keys tree/ | grep -vc '/$')" "files under tree/"
 	blitfs_umount
 	rm -rf "$T"/cache.*
 	blitfs_mount
