@@ -810,23 +810,39 @@ static int op_mkdir(const char *path, mode_t mode)
 	return s3_status_errno(st);
 }
 
-/* 1 when S3 holds nothing under dir but its own marker. */
+/*
+ * 1 when S3 holds nothing under dir but its own marker and objects this
+ * mount has already unlinked (their DELETE may still be queued: rm then
+ * rmdir must work at once).  Stops at the first page that shows a live
+ * key.
+ */
 static int remote_dir_empty(struct fs_ctx *x, const char *dir,
 			    struct s3_error *err)
 {
 	struct s3_list_page page;
 	enum s3_status st;
+	struct stat sb;
+	char *token = NULL;
+	const char *k;
 	size_t i;
-	int empty;
+	int empty = 1;
 
-	st = s3_list(x->s3, dir, "/", NULL, 2, &page, err);
-	if (st != S3_OK)
-		return s3_status_errno(st);
-	empty = page.nprefixes == 0;
-	for (i = 0; i < page.nobjects; i++)
-		if (strcmp(page.objects[i].key, dir) != 0)
-			empty = 0;
-	s3_list_page_free(&page);
+	do {
+		st = s3_list(x->s3, dir, NULL, token, 0, &page, err);
+		free(token);
+		token = NULL;
+		if (st != S3_OK)
+			return s3_status_errno(st);
+		for (i = 0; empty && i < page.nobjects; i++) {
+			k = page.objects[i].key;
+			if (strcmp(k, dir) != 0 &&
+			    cache_stat(x->cache, k, &sb) != -ENOENT)
+				empty = 0;
+		}
+		if (empty && page.truncated && page.next_token)
+			token = strdup(page.next_token);
+		s3_list_page_free(&page);
+	} while (token);
 	return empty;
 }
 

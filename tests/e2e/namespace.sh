@@ -501,6 +501,30 @@ assert len(lookups) <= 2, "lookups went to S3: %s" % lookups
 PY
 }
 
+# rm then rmdir at once, on files already in S3 (their DELETE still
+# queued), also in a directory just renamed: rmdir succeeds, and the
+# bucket ends with nothing under either directory.
+test_rmdir_after_rm()
+{
+	local d
+
+	printf 'x\n' >"$T/x"
+	blitfs_mount
+	mkdir "$MNT/plain" "$MNT/before"
+	cp "$T/x" "$MNT/plain/f.txt"
+	cp "$T/x" "$MNT/before/f.txt"
+	"$BLITFS" wait --timeout 60 "$MNT"
+	mv "$MNT/before" "$MNT/after"
+	"$BLITFS" wait --timeout 60 "$MNT"
+	for d in plain after; do
+		rm "$MNT/$d/f.txt"
+		rmdir "$MNT/$d" 2>"$T/rmdir.err" ||
+			fail "rmdir $d right after rm: $(cat "$T/rmdir.err")"
+	done
+	"$BLITFS" wait --timeout 60 "$MNT"
+	assert_eq "" "$(s3_keys)" "keys left in the bucket"
+}
+
 # 20,000 objects in one directory, put through the S3 API; the mount lists
 # them all (20 pages), and says how long a cold listing took.
 test_listing_20k()
@@ -663,6 +687,7 @@ e2e_test behaviours 600 moto
 e2e_test metadata_remount 120 moto
 e2e_test rsync_twice 600 moto
 e2e_test cp_new_tree 120 moto
+e2e_test rmdir_after_rm 120 moto
 e2e_test listing_20k 600 moto
 e2e_test rename_multipart 180 moto
 e2e_test read_stream 300 moto
