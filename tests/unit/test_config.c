@@ -19,7 +19,10 @@
 
 #include "fs-config.h"
 
-static char dir[] = "/tmp/blitfs-test-config.XXXXXX";
+/* Each test gets a fresh directory made from this template. */
+#define DIR_TEMPLATE "/tmp/blitfs-test-config.XXXXXX"
+
+static char dir[sizeof(DIR_TEMPLATE)];
 
 static const char *const cleared[] = {
 	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
@@ -36,6 +39,7 @@ static int setup(void **state)
 	const char *const *v;
 
 	(void)state;
+	memcpy(dir, DIR_TEMPLATE, sizeof(DIR_TEMPLATE));
 	if (!mkdtemp(dir))
 		return -1;
 	setenv("HOME", dir, 1);
@@ -50,10 +54,7 @@ static int teardown(void **state)
 
 	(void)state;
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd) != 0)
-		return -1;
-	strcpy(dir + strlen(dir) - 6, "XXXXXX");
-	return 0;
+	return system(cmd) == 0 ? 0 : -1;
 }
 
 /* Write a file in the test's directory with mode; its path in path. */

@@ -19,15 +19,20 @@
 
 #include "log.h"
 
-static char path[] = "/tmp/blitfs-test-log.XXXXXX";
+/* Each test captures into a fresh file made from this template. */
+#define PATH_TEMPLATE "/tmp/blitfs-test-log.XXXXXX"
+
+static char path[sizeof(PATH_TEMPLATE)];
 static int saved_stderr = -1;
 
 /* Send stderr to a fresh file; the default windows. */
 static int capture(void **state)
 {
-	int fd = mkstemp(path);
+	int fd;
 
 	(void)state;
+	memcpy(path, PATH_TEMPLATE, sizeof(PATH_TEMPLATE));
+	fd = mkstemp(path);
 	if (fd < 0)
 		return -1;
 	saved_stderr = dup(STDERR_FILENO);
@@ -45,7 +50,6 @@ static int release(void **state)
 	dup2(saved_stderr, STDERR_FILENO);
 	close(saved_stderr);
 	unlink(path);
-	strcpy(path + strlen(path) - 6, "XXXXXX");
 	return 0;
 }
 
